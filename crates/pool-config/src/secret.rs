@@ -1,0 +1,87 @@
+//! A string that is never shown.
+
+use std::fmt;
+
+use serde::{Serialize, Serializer};
+
+/// A secret string, such as a database password.
+///
+/// `Debug`, `Display` and `Serialize` print `***`; only [`Secret::expose`] gives the value.
+/// The value is kept verbatim: `12345`, `0123` and `true` are passwords, not numbers.
+///
+/// # Examples
+///
+/// ```
+/// use pool_config::Secret;
+///
+/// let password = Secret::new("0123");
+/// assert_eq!(password.expose(), "0123");
+/// assert_eq!(format!("{password} {password:?}"), "*** ***");
+/// ```
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The text shown wherever a secret would be.
+    pub const MASK: &'static str = "***";
+
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret value, for handing to the database driver.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether the secret is the empty string.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Secret(value)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(value: &str) -> Self {
+        Secret(value.to_owned())
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(Self::MASK)
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(Self::MASK)
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(Self::MASK)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_output_form_masks_the_value() {
+        let secret = Secret::new("hunter2-s3cr3t");
+        assert_eq!(format!("{secret}"), "***");
+        assert_eq!(format!("{secret:?}"), "***");
+        assert_eq!(format!("{secret:#?}"), "***");
+        assert_eq!(serde_json::to_string(&secret).unwrap(), "\"***\"");
+        assert_eq!(secret.expose(), "hunter2-s3cr3t");
+    }
+}

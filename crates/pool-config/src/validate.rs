@@ -1,0 +1,84 @@
+//! # Implementation details
+//!
+//! The rules an effective pool must satisfy, checked after every layer is applied (single
+//! values that are out of range, and rules between two settings).
+
+use std::time::Duration;
+
+use crate::settings::NamedPool;
+use crate::{ConfigError, ConfigErrors, PgBouncerMode, Profile};
+
+/// Connect and acquire timeouts below this cannot be met by a real network (HikariCP's floor).
+pub(crate) const MIN_WAIT: Duration = Duration::from_millis(250);
+
+/// Adds every rule `pool` breaks to `errors`.
+pub(crate) fn check_pool(profile: Profile, pool: &NamedPool, errors: &mut ConfigErrors) {
+    let s = &pool.settings;
+    let invalid = |key: &str, expected: String| ConfigError::Invalid {
+        key: pool.written_key(key),
+        value: s.display_value(key),
+        origin: pool.source(key).cloned().unwrap_or(crate::Source::Code),
+        expected,
+    };
+    if s.max_connections == 0 {
+        errors.push(invalid(
+            "max_connections",
+            "a whole number of at least 1: a pool of 0 connections can never serve".to_owned(),
+        ));
+    }
+    if s.min_connections > s.max_connections {
+        errors.push(invalid(
+            "min_connections",
+            format!(
+                "at most max_connections ({} from {})",
+                s.max_connections,
+                pool.source("max_connections")
+                    .cloned()
+                    .unwrap_or(crate::Source::Code)
+            ),
+        ));
+    }
+    for (key, value) in [
+        ("connect_timeout", s.connect_timeout),
+        ("acquire_timeout", s.acquire_timeout),
+    ] {
+        if value < MIN_WAIT {
+            errors.push(invalid(
+                key,
+                "a duration of at least 250ms, like \"2s\" or 2000 (milliseconds); 0 is not \
+                 allowed because every wait is bounded"
+                    .to_owned(),
+            ));
+        }
+    }
+    if s.pgbouncer == Some(PgBouncerMode::Transaction) && s.statement_timeout.is_some() {
+        errors.push(invalid(
+            "statement_timeout",
+            "0 (off) when pgbouncer = \"transaction\": PgBouncer rejects it as a startup option; \
+             set it on the role instead (ALTER ROLE … SET statement_timeout = '30s')"
+                .to_owned(),
+        ));
+    }
+    if profile.requires_connection() {
+        for (key, empty, variable) in [
+            ("host", s.host.is_empty(), "DB_HOST"),
+            ("database", s.database.is_empty(), "DB_NAME"),
+            ("username", s.username.is_empty(), "DB_USERNAME"),
+            (
+                "password",
+                s.password.is_empty(),
+                "DB_PASSWORD or DB_PASSWORD_FILE",
+            ),
+        ] {
+            if empty {
+                errors.push(ConfigError::Required {
+                    key: pool.written_key(key),
+                    profile,
+                    variable: format!(
+                        "{variable} (or DATABASE_URL, or `{key}` in config/{profile}.toml)"
+                    ),
+                });
+            }
+        }
+    }
+}
