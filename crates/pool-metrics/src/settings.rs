@@ -1,0 +1,477 @@
+//! Where and how often metrics are exported: [`MetricsSettings`], from code or from the
+//! standard `OTEL_*` environment variables.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::error::MetricsError;
+
+/// `OTEL_EXPORTER_OTLP_ENDPOINT`: the collector's base URL (HTTP adds `/v1/metrics`).
+pub const ENV_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+/// `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`: the full metrics URL, used as is; beats
+/// [`ENV_ENDPOINT`].
+pub const ENV_METRICS_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT";
+/// `OTEL_EXPORTER_OTLP_PROTOCOL`: `grpc` or `http/protobuf`.
+pub const ENV_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_PROTOCOL";
+/// `OTEL_EXPORTER_OTLP_METRICS_PROTOCOL`: beats [`ENV_PROTOCOL`].
+pub const ENV_METRICS_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL";
+/// `OTEL_EXPORTER_OTLP_HEADERS`: `key=value,key2=value2`, values percent-decoded.
+pub const ENV_HEADERS: &str = "OTEL_EXPORTER_OTLP_HEADERS";
+/// `OTEL_EXPORTER_OTLP_METRICS_HEADERS`: beats [`ENV_HEADERS`].
+pub const ENV_METRICS_HEADERS: &str = "OTEL_EXPORTER_OTLP_METRICS_HEADERS";
+/// `OTEL_EXPORTER_OTLP_TIMEOUT`: bound on one export, in milliseconds.
+pub const ENV_TIMEOUT: &str = "OTEL_EXPORTER_OTLP_TIMEOUT";
+/// `OTEL_EXPORTER_OTLP_METRICS_TIMEOUT`: beats [`ENV_TIMEOUT`].
+pub const ENV_METRICS_TIMEOUT: &str = "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT";
+/// `OTEL_METRIC_EXPORT_INTERVAL`: time between exports, in milliseconds.
+pub const ENV_INTERVAL: &str = "OTEL_METRIC_EXPORT_INTERVAL";
+/// `OTEL_SERVICE_NAME`: the `service.name` resource attribute (Prometheus' `job`).
+pub const ENV_SERVICE_NAME: &str = "OTEL_SERVICE_NAME";
+
+/// Default time between exports: the OpenTelemetry default, and the old monitor's 60 s.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
+/// Default bound on one export (OpenTelemetry's default).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default `service.name` when neither the settings nor `OTEL_SERVICE_NAME` name one.
+pub const DEFAULT_SERVICE_NAME: &str = "servio-pool";
+
+/// The OTLP transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Protocol {
+    /// OTLP over gRPC (tonic), collector port 4317.
+    Grpc,
+    /// OTLP over HTTP with protobuf bodies, collector port 4318. The OpenTelemetry default.
+    #[default]
+    HttpProtobuf,
+}
+
+impl Protocol {
+    /// The name used by `OTEL_EXPORTER_OTLP_PROTOCOL`: `grpc` or `http/protobuf`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Grpc => "grpc",
+            Protocol::HttpProtobuf => "http/protobuf",
+        }
+    }
+
+    /// The collector's default address for this transport on this machine.
+    pub const fn default_endpoint(self) -> &'static str {
+        match self {
+            Protocol::Grpc => "http://localhost:4317",
+            Protocol::HttpProtobuf => "http://localhost:4318",
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Protocol {
+    type Err = MetricsError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "grpc" => Ok(Protocol::Grpc),
+            "http/protobuf" => Ok(Protocol::HttpProtobuf),
+            _ => Err(MetricsError::InvalidSetting {
+                key: "protocol".into(),
+                value: Some(s.to_owned()),
+                expected: "grpc or http/protobuf (http/json is not supported)",
+            }),
+        }
+    }
+}
+
+/// Where and how often metrics are exported.
+///
+/// Every field left `None` (or empty) takes the OpenTelemetry default; [`from_env`]
+/// fills them from the standard `OTEL_*` variables. `Debug` never prints header values:
+/// they often carry API keys.
+///
+/// [`from_env`]: MetricsSettings::from_env
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct MetricsSettings {
+    /// The collector's base URL (`http://collector:4318`); HTTP appends `/v1/metrics`.
+    /// Default: the protocol's local address (`http://localhost:4318` or `:4317`).
+    pub endpoint: Option<String>,
+    /// The full metrics URL, used as is; beats `endpoint`. Default: none.
+    pub metrics_endpoint: Option<String>,
+    /// The transport. Default: HTTP/protobuf (the OpenTelemetry default).
+    pub protocol: Option<Protocol>,
+    /// Time between exports. Default: 60 s, as the old monitor and OpenTelemetry.
+    pub interval: Option<Duration>,
+    /// Bound on one export, retries included. Default: 10 s (OpenTelemetry).
+    pub timeout: Option<Duration>,
+    /// Headers sent with every export (`authorization`, `x-api-key`). Default: none.
+    pub headers: Vec<(String, String)>,
+    /// The `service.name` resource attribute, Prometheus' `job` label.
+    /// Default: `servio-pool`.
+    pub service_name: Option<String>,
+}
+
+impl fmt::Debug for MetricsSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        struct Redacted<'a>(&'a [(String, String)]);
+        impl fmt::Debug for Redacted<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_map()
+                    .entries(self.0.iter().map(|(k, _)| (k, "***")))
+                    .finish()
+            }
+        }
+        f.debug_struct("MetricsSettings")
+            .field("endpoint", &self.endpoint)
+            .field("metrics_endpoint", &self.metrics_endpoint)
+            .field("protocol", &self.protocol)
+            .field("interval", &self.interval)
+            .field("timeout", &self.timeout)
+            .field("headers", &Redacted(&self.headers))
+            .field("service_name", &self.service_name)
+            .finish()
+    }
+}
+
+impl MetricsSettings {
+    /// Settings from the process environment's `OTEL_*` variables.
+    ///
+    /// # Errors
+    /// [`MetricsError::InvalidSetting`] naming the variable when one holds a value that is
+    /// not accepted (header values are never repeated in the message).
+    pub fn from_env() -> Result<Self, MetricsError> {
+        let vars = std::env::vars_os().filter_map(|(k, v)| {
+            let k = k.into_string().ok()?;
+            // A non-Unicode value of one of our variables becomes U+FFFD and fails to parse,
+            // with the variable named; other variables are not ours to judge.
+            k.starts_with("OTEL_")
+                .then(|| (k, v.to_string_lossy().into_owned()))
+        });
+        Self::from_vars(vars)
+    }
+
+    /// Settings from these `(name, value)` variables (the process environment in
+    /// [`from_env`](Self::from_env); any list in tests). A metrics-specific variable beats the
+    /// generic one; empty values count as unset.
+    ///
+    /// # Errors
+    /// As [`from_env`](Self::from_env).
+    pub fn from_vars<I, K, V>(vars: I) -> Result<Self, MetricsError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let vars: Vec<(String, String)> = vars
+            .into_iter()
+            .filter(|(k, v)| k.as_ref().starts_with("OTEL_") && !v.as_ref().trim().is_empty())
+            .map(|(k, v)| (k.as_ref().to_owned(), v.as_ref().trim().to_owned()))
+            .collect();
+        let get = |name: &str| {
+            vars.iter()
+                .rev()
+                .find(|(k, _)| k == name)
+                .map(|(k, v)| (k.clone(), v.clone()))
+        };
+        let first = |names: [&str; 2]| names.into_iter().find_map(get);
+
+        let mut settings = MetricsSettings {
+            metrics_endpoint: get(ENV_METRICS_ENDPOINT).map(|(_, v)| v),
+            endpoint: get(ENV_ENDPOINT).map(|(_, v)| v),
+            service_name: get(ENV_SERVICE_NAME).map(|(_, v)| v),
+            ..MetricsSettings::default()
+        };
+        if let Some((var, value)) = first([ENV_METRICS_PROTOCOL, ENV_PROTOCOL]) {
+            settings.protocol = Some(value.parse().map_err(|_| MetricsError::InvalidSetting {
+                key: var,
+                value: Some(value),
+                expected: "grpc or http/protobuf (http/json is not supported)",
+            })?);
+        }
+        if let Some((var, value)) = first([ENV_METRICS_TIMEOUT, ENV_TIMEOUT]) {
+            settings.timeout = Some(parse_millis(var, value)?);
+        }
+        if let Some((var, value)) = get(ENV_INTERVAL) {
+            settings.interval = Some(parse_millis(var, value)?);
+        }
+        if let Some((var, value)) = first([ENV_METRICS_HEADERS, ENV_HEADERS]) {
+            settings.headers = parse_headers(&var, &value)?;
+        }
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Whether a collector address was configured (the demo exports only then).
+    pub fn endpoint_configured(&self) -> bool {
+        self.endpoint.is_some() || self.metrics_endpoint.is_some()
+    }
+
+    /// The transport in effect.
+    pub fn resolved_protocol(&self) -> Protocol {
+        self.protocol.unwrap_or_default()
+    }
+
+    /// The URL exports go to: `metrics_endpoint` as is, else `endpoint` (plus `/v1/metrics`
+    /// over HTTP), else the protocol's local default.
+    pub fn resolved_endpoint(&self) -> String {
+        if let Some(url) = &self.metrics_endpoint {
+            return url.clone();
+        }
+        let protocol = self.resolved_protocol();
+        let base = self
+            .endpoint
+            .as_deref()
+            .unwrap_or(protocol.default_endpoint());
+        match protocol {
+            Protocol::Grpc => base.to_owned(),
+            Protocol::HttpProtobuf => format!("{}/v1/metrics", base.trim_end_matches('/')),
+        }
+    }
+
+    /// The time between exports in effect.
+    pub fn resolved_interval(&self) -> Duration {
+        self.interval.unwrap_or(DEFAULT_INTERVAL)
+    }
+
+    /// The bound on one export in effect.
+    pub fn resolved_timeout(&self) -> Duration {
+        self.timeout.unwrap_or(DEFAULT_TIMEOUT)
+    }
+
+    /// The `service.name` in effect.
+    pub fn resolved_service_name(&self) -> &str {
+        self.service_name.as_deref().unwrap_or(DEFAULT_SERVICE_NAME)
+    }
+
+    /// Checks every field, so [`crate::MetricsPipeline::start`] fails early and clearly.
+    ///
+    /// # Errors
+    /// [`MetricsError::InvalidSetting`] for an endpoint without `http://` or `https://`, a
+    /// zero interval or timeout, or a header name or value that HTTP cannot carry.
+    pub fn validate(&self) -> Result<(), MetricsError> {
+        for (key, url) in [
+            ("endpoint", &self.endpoint),
+            ("metrics_endpoint", &self.metrics_endpoint),
+        ] {
+            if let Some(url) = url
+                && !(url.starts_with("http://") || url.starts_with("https://"))
+            {
+                return Err(MetricsError::InvalidSetting {
+                    key: key.into(),
+                    value: Some(url.clone()),
+                    expected: "a URL starting with http:// or https:// (http://collector:4318)",
+                });
+            }
+        }
+        for (key, value) in [("interval", self.interval), ("timeout", self.timeout)] {
+            if value == Some(Duration::ZERO) {
+                return Err(MetricsError::InvalidSetting {
+                    key: key.into(),
+                    value: Some("0".into()),
+                    expected: "a positive duration",
+                });
+            }
+        }
+        for (name, value) in &self.headers {
+            let name_ok = !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+            let value_ok = value
+                .bytes()
+                .all(|b| b == b'\t' || (0x20..0x7f).contains(&b));
+            if !name_ok || !value_ok {
+                return Err(MetricsError::InvalidSetting {
+                    key: format!("headers ({name})"),
+                    value: None,
+                    expected: "header names of letters, digits, '-', '_' or '.', and values of visible ASCII",
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn parse_millis(var: String, value: String) -> Result<Duration, MetricsError> {
+    match value.parse::<u64>() {
+        Ok(ms) if ms > 0 => Ok(Duration::from_millis(ms)),
+        _ => Err(MetricsError::InvalidSetting {
+            key: var,
+            value: Some(value),
+            expected: "a positive whole number of milliseconds",
+        }),
+    }
+}
+
+/// `key=value,key2=value2` with percent-encoded values (the OpenTelemetry format).
+fn parse_headers(var: &str, value: &str) -> Result<Vec<(String, String)>, MetricsError> {
+    let invalid = || MetricsError::InvalidSetting {
+        key: var.to_owned(),
+        value: None,
+        expected: "comma-separated key=value pairs with percent-encoded values",
+    };
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').ok_or_else(invalid)?;
+            let (k, v) = (k.trim(), v.trim());
+            if k.is_empty() {
+                return Err(invalid());
+            }
+            Ok((k.to_owned(), percent_decode(v).ok_or_else(invalid)?))
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nothing_set_gives_the_opentelemetry_defaults() {
+        let s = MetricsSettings::from_vars(Vec::<(String, String)>::new()).unwrap();
+        assert!(!s.endpoint_configured());
+        assert_eq!(s.resolved_protocol(), Protocol::HttpProtobuf);
+        assert_eq!(s.resolved_endpoint(), "http://localhost:4318/v1/metrics");
+        assert_eq!(s.resolved_interval(), Duration::from_secs(60));
+        assert_eq!(s.resolved_timeout(), Duration::from_secs(10));
+        assert_eq!(s.resolved_service_name(), "servio-pool");
+    }
+
+    #[test]
+    fn generic_variables_configure_everything() {
+        let s = MetricsSettings::from_vars([
+            (ENV_ENDPOINT, "http://collector:4317/"),
+            (ENV_PROTOCOL, "GRPC"),
+            (ENV_TIMEOUT, "2500"),
+            (ENV_INTERVAL, "15000"),
+            (ENV_HEADERS, "authorization=Bearer%20abc, x-tenant = blue"),
+            (ENV_SERVICE_NAME, "orders"),
+            ("PATH", "/usr/bin"),
+        ])
+        .unwrap();
+        assert!(s.endpoint_configured());
+        assert_eq!(s.resolved_protocol(), Protocol::Grpc);
+        assert_eq!(s.resolved_endpoint(), "http://collector:4317/");
+        assert_eq!(s.resolved_timeout(), Duration::from_millis(2500));
+        assert_eq!(s.resolved_interval(), Duration::from_secs(15));
+        assert_eq!(
+            s.headers,
+            [
+                ("authorization".to_owned(), "Bearer abc".to_owned()),
+                ("x-tenant".to_owned(), "blue".to_owned())
+            ]
+        );
+        assert_eq!(s.resolved_service_name(), "orders");
+    }
+
+    #[test]
+    fn metrics_variables_beat_generic_ones_and_the_http_path_is_added_once() {
+        let s = MetricsSettings::from_vars([
+            (ENV_ENDPOINT, "http://generic:4318"),
+            (ENV_PROTOCOL, "grpc"),
+            (ENV_METRICS_PROTOCOL, "http/protobuf"),
+            (ENV_HEADERS, "a=1"),
+            (ENV_METRICS_HEADERS, "b=2"),
+            (ENV_TIMEOUT, "1000"),
+            (ENV_METRICS_TIMEOUT, "3000"),
+        ])
+        .unwrap();
+        assert_eq!(s.resolved_protocol(), Protocol::HttpProtobuf);
+        assert_eq!(s.resolved_endpoint(), "http://generic:4318/v1/metrics");
+        assert_eq!(s.headers, [("b".to_owned(), "2".to_owned())]);
+        assert_eq!(s.resolved_timeout(), Duration::from_secs(3));
+
+        let s = MetricsSettings::from_vars([
+            (ENV_ENDPOINT, "http://generic:4318"),
+            (ENV_METRICS_ENDPOINT, "http://special:9999/otlp/metrics"),
+        ])
+        .unwrap();
+        assert_eq!(s.resolved_endpoint(), "http://special:9999/otlp/metrics");
+    }
+
+    #[test]
+    fn empty_values_count_as_unset() {
+        let s = MetricsSettings::from_vars([(ENV_ENDPOINT, ""), (ENV_PROTOCOL, " ")]).unwrap();
+        assert!(!s.endpoint_configured());
+        assert_eq!(s.protocol, None);
+    }
+
+    #[test]
+    fn bad_values_are_errors_naming_the_variable() {
+        let err = MetricsSettings::from_vars([(ENV_PROTOCOL, "http/json")]).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains(ENV_PROTOCOL) && msg.contains("http/json"),
+            "{msg}"
+        );
+        assert!(msg.contains("grpc or http/protobuf"), "{msg}");
+
+        let err = MetricsSettings::from_vars([(ENV_INTERVAL, "10s")]).unwrap_err();
+        assert!(err.to_string().contains(ENV_INTERVAL), "{err}");
+        assert!(err.to_string().contains("milliseconds"), "{err}");
+
+        let err = MetricsSettings::from_vars([(ENV_ENDPOINT, "collector:4317")]).unwrap_err();
+        assert!(err.to_string().contains("http://"), "{err}");
+    }
+
+    #[test]
+    fn header_values_never_appear_in_errors_or_debug() {
+        let err =
+            MetricsSettings::from_vars([(ENV_HEADERS, "authorization=s3cr3t%zz")]).unwrap_err();
+        assert!(err.to_string().contains(ENV_HEADERS), "{err}");
+        assert!(!err.to_string().contains("s3cr3t"), "{err}");
+        assert!(!format!("{err:?}").contains("s3cr3t"), "{err:?}");
+
+        let s = MetricsSettings {
+            headers: vec![("x-api-key".into(), "s3cr3t".into())],
+            ..MetricsSettings::default()
+        };
+        let debug = format!("{s:?}");
+        assert!(
+            debug.contains("x-api-key") && debug.contains("***"),
+            "{debug}"
+        );
+        assert!(!debug.contains("s3cr3t"), "{debug}");
+
+        let s = MetricsSettings {
+            headers: vec![("x-api-key".into(), "s3cr3t\n".into())],
+            ..MetricsSettings::default()
+        };
+        let err = s.validate().unwrap_err();
+        assert!(!err.to_string().contains("s3cr3t"), "{err}");
+    }
+
+    #[test]
+    fn zero_durations_are_rejected() {
+        let s = MetricsSettings {
+            interval: Some(Duration::ZERO),
+            ..MetricsSettings::default()
+        };
+        assert!(s.validate().unwrap_err().to_string().contains("interval"));
+        let err = MetricsSettings::from_vars([(ENV_TIMEOUT, "0")]).unwrap_err();
+        assert!(err.to_string().contains(ENV_TIMEOUT), "{err}");
+    }
+}
