@@ -1,0 +1,173 @@
+//! # Implementation details
+//!
+//! The native backend: `initdb` + `pg_ctl` in a state directory, on a free 127.0.0.1 port,
+//! as the server account. `pg_ctl` starts the postmaster in a session of its own, so its pid
+//! is also the process group of every backend: freezing the group freezes the whole server.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use crate::cluster::{Listen, init_data_dir};
+use crate::endpoint::Endpoint;
+use crate::process::{free_port, pg_bindir, run, server_command, signal};
+use crate::server::RestartMode;
+use crate::state_dir::StateDir;
+
+/// How long `pg_ctl` may wait for a start or stop.
+const PG_CTL_WAIT_SECS: &str = "60";
+/// How many ports to try when another process takes the free one first.
+const PORT_ATTEMPTS: usize = 5;
+
+/// A PostgreSQL server run by `pg_ctl` from a throwaway data directory.
+#[derive(Debug)]
+pub(crate) struct NativeServer {
+    bindir: PathBuf,
+    data: PathBuf,
+    log: PathBuf,
+    port: u16,
+    // Dropped last: stops the server and removes the directory.
+    state: StateDir,
+}
+
+impl NativeServer {
+    /// Creates and starts a server.
+    pub(crate) async fn start() -> anyhow::Result<Self> {
+        let bindir = pg_bindir()?;
+        let state = StateDir::create("native")?;
+        let data = state.path().join("data");
+        let log = state.path().join("postgres.log");
+        let socket_dir = state.path().to_string_lossy().into_owned();
+        let mut port = free_port()?;
+        init_data_dir(&bindir, &data, &Listen::Local { port, socket_dir }).await?;
+        let mut server = Self {
+            bindir,
+            data,
+            log,
+            port,
+            state,
+        };
+        let mut attempt = 1;
+        loop {
+            match server.start_postmaster().await {
+                Ok(()) => break,
+                Err(error) if attempt < PORT_ATTEMPTS && server.port_taken() => {
+                    tracing::debug!("port {port} was taken, trying another: {error:#}");
+                    attempt += 1;
+                    port = free_port()?;
+                    server.set_port(port)?;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(server)
+    }
+
+    /// Where the server listens.
+    pub(crate) fn endpoint(&self) -> Endpoint {
+        Endpoint::local("127.0.0.1", self.port)
+    }
+
+    /// The state directory (for tests that check it is removed).
+    pub(crate) fn state_path(&self) -> PathBuf {
+        self.state.path().to_owned()
+    }
+
+    fn port_taken(&self) -> bool {
+        std::fs::read_to_string(&self.log).is_ok_and(|log| log.contains("could not bind"))
+    }
+
+    fn set_port(&mut self, port: u16) -> anyhow::Result<()> {
+        let conf = self.data.join("postgresql.conf");
+        let mut contents = std::fs::read_to_string(&conf)?;
+        contents.push_str(&format!("port = {port}\n"));
+        std::fs::write(&conf, contents)?;
+        self.port = port;
+        Ok(())
+    }
+
+    async fn pg_ctl(&self, args: &[&str], what: &str) -> anyhow::Result<()> {
+        let result = run(
+            server_command(self.bindir.join("pg_ctl"))?
+                .args(args)
+                .arg("--pgdata")
+                .arg(&self.data)
+                .args(["--wait", "--timeout", PG_CTL_WAIT_SECS]),
+            what,
+        )
+        .await;
+        result.map_err(|error| {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            error.context(format!(
+                "server log ({}):\n{}",
+                self.log.display(),
+                crate::process::tail(&log, 15)
+            ))
+        })?;
+        Ok(())
+    }
+
+    async fn start_postmaster(&self) -> anyhow::Result<()> {
+        let log = self.log.to_string_lossy().into_owned();
+        self.pg_ctl(&["start", "--log", &log], "pg_ctl start")
+            .await?;
+        self.endpoint().wait_ready(Duration::from_secs(30)).await
+    }
+
+    /// Starts the server after [`Self::stop`].
+    pub(crate) async fn start_again(&self) -> anyhow::Result<()> {
+        self.start_postmaster().await
+    }
+
+    /// Stops the server (fast shutdown: sessions are disconnected, then it exits).
+    pub(crate) async fn stop(&self) -> anyhow::Result<()> {
+        self.thaw_quietly().await;
+        self.pg_ctl(&["stop", "--mode", "fast"], "pg_ctl stop")
+            .await
+    }
+
+    /// Restarts the server on the same port.
+    pub(crate) async fn restart(&self, mode: RestartMode) -> anyhow::Result<()> {
+        self.thaw_quietly().await;
+        let mode = match mode {
+            RestartMode::Fast => "fast",
+            RestartMode::Immediate => "immediate",
+        };
+        let log = self.log.to_string_lossy().into_owned();
+        self.pg_ctl(
+            &["restart", "--mode", mode, "--log", &log],
+            "pg_ctl restart",
+        )
+        .await?;
+        self.endpoint().wait_ready(Duration::from_secs(30)).await
+    }
+
+    /// The postmaster's pid, which is also the process group of every backend.
+    pub(crate) fn postmaster_pid(&self) -> anyhow::Result<u32> {
+        let pidfile = self.data.join("postmaster.pid");
+        let contents = std::fs::read_to_string(&pidfile)
+            .context("the server is not running (no postmaster.pid)")?;
+        contents
+            .lines()
+            .next()
+            .and_then(|line| line.trim().parse().ok())
+            .context("malformed postmaster.pid")
+    }
+
+    /// Stops every process of the server (SIGSTOP to its process group).
+    pub(crate) async fn freeze(&self) -> anyhow::Result<()> {
+        signal(self.postmaster_pid()?, "STOP", true).await
+    }
+
+    /// Resumes every process of the server.
+    pub(crate) async fn thaw(&self) -> anyhow::Result<()> {
+        signal(self.postmaster_pid()?, "CONT", true).await
+    }
+
+    async fn thaw_quietly(&self) {
+        if let Ok(pid) = self.postmaster_pid() {
+            let _ = signal(pid, "CONT", true).await;
+        }
+    }
+}
