@@ -1,0 +1,130 @@
+//! A collector that is not there: the pools keep serving, one warning is logged (not one per
+//! export), header values stay out of the log, and shutdown still returns.
+
+mod support;
+
+use std::io;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use pool_core::{PoolObserver, PoolStats};
+use pool_metrics::{MetricsPipeline, MetricsSettings, Protocol};
+use tracing_subscriber::fmt::MakeWriter;
+
+/// Everything logged in this test binary (the exports log from the SDK's reader thread, so
+/// the subscriber must be the global one).
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl Logs {
+    fn global() -> &'static Logs {
+        static LOGS: OnceLock<Logs> = OnceLock::new();
+        LOGS.get_or_init(|| {
+            let logs = Logs::default();
+            let subscriber = tracing_subscriber::fmt()
+                .with_writer(logs.clone())
+                .with_ansi(false)
+                .with_max_level(tracing::Level::INFO)
+                .finish();
+            tracing::subscriber::set_global_default(subscriber).expect("one global subscriber");
+            logs
+        })
+    }
+
+    fn lines_with(&self, needle: &str) -> Vec<String> {
+        let text = String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned();
+        text.lines()
+            .filter(|l| l.contains(needle))
+            .map(String::from)
+            .collect()
+    }
+}
+
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Logs {
+    type Writer = LogWriter;
+
+    fn make_writer(&'a self) -> LogWriter {
+        LogWriter(Arc::clone(&self.0))
+    }
+}
+
+/// A port nothing listens on.
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+async fn collector_down(protocol: Protocol) {
+    let logs = Logs::global();
+    let port = closed_port();
+    let address = format!("127.0.0.1:{port}");
+    let metrics = MetricsPipeline::start(MetricsSettings {
+        endpoint: Some(format!("http://{address}")),
+        protocol: Some(protocol),
+        interval: Some(Duration::from_millis(100)),
+        timeout: Some(Duration::from_millis(500)),
+        headers: vec![("authorization".into(), "Bearer s3cr3t-token".into())],
+        ..MetricsSettings::default()
+    })
+    .expect("a collector that is down is no start error");
+    let observer = metrics.register("default", PoolStats::default).unwrap();
+
+    // The observer is what the pool calls on its hot path: it never waits on the export.
+    let started = std::time::Instant::now();
+    for _ in 0..10_000 {
+        observer.on_acquire(Duration::from_micros(20));
+        observer.on_release(Duration::from_micros(80));
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "recording stayed in memory"
+    );
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while logs.lines_with(&address).is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "no warning logged");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Several more export intervals fail; the warning is not repeated for each.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let lines = logs.lines_with(&address);
+    assert_eq!(lines.len(), 1, "rate-limited: {lines:#?}");
+    let line = &lines[0];
+    assert!(line.contains("WARN"), "{line}");
+    assert!(line.contains("metrics export failed"), "{line}");
+    assert!(line.contains(protocol.as_str()), "{line}");
+    assert!(
+        !line.contains("s3cr3t"),
+        "header values never logged: {line}"
+    );
+
+    let result = tokio::time::timeout(Duration::from_secs(15), metrics.shutdown())
+        .await
+        .expect("shutdown returns while the collector is down");
+    // The last export could not be delivered: shutdown says so, it does not hang or panic.
+    assert!(result.is_err(), "{result:?}");
+    assert!(logs.lines_with("s3cr3t").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn grpc_collector_down_is_a_warning_not_a_failure() {
+    collector_down(Protocol::Grpc).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn http_collector_down_is_a_warning_not_a_failure() {
+    collector_down(Protocol::HttpProtobuf).await;
+}
