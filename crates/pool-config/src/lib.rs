@@ -1,12 +1,22 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
+#![allow(
+    clippy::result_large_err,
+    reason = "configuration loads once at start-up; errors carry key, value, source and \
+              what is accepted, unboxed so callers can match on them"
+)]
 
+mod database_url;
+mod env;
 mod error;
+mod layer;
 mod lint;
 mod loader;
+mod parse;
 mod pgbouncer_mode;
 mod pool_settings;
 mod profile;
+mod resolve;
 mod secret;
 mod settings;
 mod source;
@@ -15,7 +25,7 @@ mod validate;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use lint::{Finding, Level, LintContext};
-pub use loader::Loader;
+pub use loader::{DEFAULT_CONFIG_DIR, Loader};
 pub use pgbouncer_mode::PgBouncerMode;
 pub use pool_settings::PoolSettings;
 pub use profile::{ParseProfileError, Profile};

@@ -2,7 +2,11 @@
 
 use std::path::PathBuf;
 
-use crate::settings::{DEFAULT_POOL, NamedPool};
+use figment::{Figment, Provider};
+
+use crate::env;
+use crate::layer::Layer;
+use crate::resolve::{Resolver, check_layer};
 use crate::{ConfigError, ConfigErrors, Profile, Settings, Source};
 
 /// Loads [`Settings`]: built-in defaults → `config/default.toml` → `config/<profile>.toml` →
@@ -17,10 +21,11 @@ use crate::{ConfigError, ConfigErrors, Profile, Settings, Source};
 /// use pool_config::{Loader, Profile};
 ///
 /// let settings = Loader::new()
-///     .env([("APP_ENV", "test")])
+///     .env([("APP_ENV", "test"), ("DB_PASSWORD", "12345")])
 ///     .load()
 ///     .unwrap();
 /// assert_eq!(settings.profile(), Profile::Test);
+/// assert_eq!(settings.pool("default").unwrap().password.expose(), "12345");
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct Loader {
@@ -81,23 +86,77 @@ impl Loader {
     ///
     /// Only when no settings can be made at all (an unknown profile).
     pub fn load_lenient(self) -> Result<(Settings, ConfigErrors), ConfigErrors> {
-        let env = self.env.unwrap_or_else(|| std::env::vars().collect());
+        let env = self.env.unwrap_or_else(process_env);
         let profile = match self.profile {
             Some(profile) => profile,
             None => profile_from_env(&env)?,
         };
-        let settings = Settings {
-            profile,
-            pools: vec![NamedPool::built_in(DEFAULT_POOL, profile)],
-            files: Vec::new(),
-            password_file: None,
-        };
         let mut errors = ConfigErrors::default();
-        for pool in &settings.pools {
+        let explicit_dir = self
+            .config_dir
+            .or_else(|| env::var(&env, "SERVIO_CONFIG_DIR").map(PathBuf::from));
+        if let Some(dir) = explicit_dir.as_ref().filter(|dir| !dir.is_dir()) {
+            errors.push(ConfigError::Unreadable {
+                what: "configuration directory".to_owned(),
+                path: dir.clone(),
+                reason: "no such directory".to_owned(),
+            });
+        }
+        let dir = explicit_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_DIR));
+
+        let mut figment = Figment::new();
+        let mut files = Vec::new();
+        for name in ["default".to_owned(), profile.to_string()] {
+            let path = dir.join(format!("{name}.toml"));
+            match Layer::toml_file(&path) {
+                Ok(Some(layer)) => {
+                    check_layer(&layer, &mut errors);
+                    figment = figment.merge(layer);
+                    files.push(path);
+                }
+                Ok(None) => {}
+                Err(e) => errors.push(e),
+            }
+        }
+        let env_layers = env::layers(&env, &mut errors);
+        for layer in &env_layers.layers {
+            check_layer(layer, &mut errors);
+            figment = figment.merge(layer);
+        }
+        // Layers never fail to provide their values: they were read above.
+        let merged = figment
+            .data()
+            .ok()
+            .and_then(|mut data| data.remove(&figment::Profile::Default))
+            .unwrap_or_default();
+        let resolver = Resolver {
+            profile,
+            figment: &figment,
+            env: &env_layers,
+        };
+        let pools = resolver.pools(&merged);
+        for pool in &pools {
             crate::validate::check_pool(profile, pool, &mut errors);
         }
+        let settings = Settings {
+            profile,
+            pools,
+            files,
+            password_file: env_layers.password_file,
+        };
         Ok((settings, errors))
     }
+}
+
+/// Where configuration files are looked for when neither [`Loader::config_dir`] nor
+/// `SERVIO_CONFIG_DIR` says.
+pub const DEFAULT_CONFIG_DIR: &str = "config";
+
+/// The process environment; variables whose name or value is not UTF-8 are not ours.
+fn process_env() -> Vec<(String, String)> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect()
 }
 
 /// The profile named by `APP_ENV`, else `NODE_ENV`, else development; empty counts as unset.

@@ -2,7 +2,11 @@
 
 use std::fmt;
 
+use std::path::Path;
+
 use serde::{Serialize, Serializer};
+
+use crate::ConfigError;
 
 /// A secret string, such as a database password.
 ///
@@ -33,6 +37,28 @@ impl Secret {
     /// The secret value, for handing to the database driver.
     pub fn expose(&self) -> &str {
         &self.0
+    }
+
+    /// Reads a mounted secret file (such as the one `DB_PASSWORD_FILE` names): the whole
+    /// file, less one trailing newline. Call it again to pick up a rotated secret.
+    ///
+    /// # Errors
+    ///
+    /// When the file cannot be read or is not UTF-8. The error names the path, never the
+    /// contents.
+    pub fn read_file(path: &Path) -> Result<Secret, ConfigError> {
+        let mut secret = std::fs::read_to_string(path).map_err(|e| ConfigError::Unreadable {
+            what: "the password file named by DB_PASSWORD_FILE".to_owned(),
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
+        if secret.ends_with('\n') {
+            secret.pop();
+            if secret.ends_with('\r') {
+                secret.pop();
+            }
+        }
+        Ok(Secret(secret))
     }
 
     /// Whether the secret is the empty string.

@@ -14,9 +14,11 @@ use crate::Profile;
 /// ```
 /// use pool_config::{Loader, Source};
 ///
-/// let settings = Loader::new().env([("APP_ENV", "test")]).load().unwrap();
+/// let settings = Loader::new().env([("DB_HOST", "db.internal")]).load().unwrap();
 /// let source = settings.source_of("default", "host").unwrap();
-/// assert_eq!(source.to_string(), "built-in default (test)");
+/// assert_eq!(source.to_string(), "environment variable DB_HOST");
+/// let source = settings.source_of("default", "port").unwrap();
+/// assert_eq!(source.to_string(), "built-in default (development)");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]

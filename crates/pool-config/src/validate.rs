@@ -26,7 +26,8 @@ pub(crate) fn check_pool(profile: Profile, pool: &NamedPool, errors: &mut Config
             "a whole number of at least 1: a pool of 0 connections can never serve".to_owned(),
         ));
     }
-    if s.min_connections > s.max_connections {
+    // With max_connections = 0 already reported, a second error about min would be noise.
+    if s.max_connections > 0 && s.min_connections > s.max_connections {
         errors.push(invalid(
             "min_connections",
             format!(

@@ -1,0 +1,177 @@
+//! # Implementation details
+//!
+//! `DATABASE_URL` (`postgres://user:password@host:port/database?sslmode=require`) split into
+//! the settings it names. The URL is only ever shown with its password masked.
+
+use figment::value::{Dict, Value};
+use url::Url;
+
+use crate::{ConfigError, Secret, SslMode};
+
+/// The settings a `DATABASE_URL` names, and the URL as it may be shown.
+#[derive(Debug)]
+pub(crate) struct DatabaseUrl {
+    /// Setting name → value, only for the parts the URL gives.
+    pub(crate) values: Dict,
+    /// The URL with its password replaced by `***`.
+    pub(crate) masked: String,
+}
+
+/// Query parameters understood in the URL, and the setting each sets.
+const PARAMETERS: [(&str, &str); 3] = [
+    ("sslmode", "ssl_mode"),
+    ("sslrootcert", "ssl_root_cert"),
+    ("application_name", "application_name"),
+];
+
+impl DatabaseUrl {
+    /// Splits `raw` into settings.
+    pub(crate) fn parse(raw: &str) -> Result<Self, ConfigError> {
+        let url = Url::parse(raw).map_err(|e| ConfigError::DatabaseUrl {
+            masked: None,
+            reason: format!("not a URL ({e})"),
+        })?;
+        let masked = mask(&url);
+        let fail = |reason: String| ConfigError::DatabaseUrl {
+            masked: Some(masked.clone()),
+            reason,
+        };
+        if !matches!(url.scheme(), "postgres" | "postgresql") {
+            return Err(fail(format!(
+                "the scheme is `{}`, not postgres or postgresql",
+                url.scheme()
+            )));
+        }
+        let mut values = Dict::new();
+        let mut put = |key: &str, value: String| {
+            values.insert(key.to_owned(), Value::from(value));
+        };
+        if let Some(host) = url.host_str().filter(|h| !h.is_empty()) {
+            put(
+                "host",
+                host.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_owned(),
+            );
+        }
+        if let Some(port) = url.port() {
+            put("port", port.to_string());
+        }
+        let database = decode(url.path().trim_start_matches('/')).ok_or_else(|| {
+            fail("the database name is not valid percent-encoded UTF-8".to_owned())
+        })?;
+        if !database.is_empty() {
+            put("database", database);
+        }
+        let username = decode(url.username())
+            .ok_or_else(|| fail("the user name is not valid percent-encoded UTF-8".to_owned()))?;
+        if !username.is_empty() {
+            put("username", username);
+        }
+        if let Some(password) = url.password() {
+            let password = decode(password).ok_or_else(|| {
+                fail("the password is not valid percent-encoded UTF-8".to_owned())
+            })?;
+            put("password", password);
+        }
+        for (name, value) in url.query_pairs() {
+            let Some((_, key)) = PARAMETERS.iter().find(|(p, _)| *p == name) else {
+                return Err(fail(format!(
+                    "unsupported parameter `{name}` (accepted: sslmode, sslrootcert, \
+                     application_name)"
+                )));
+            };
+            if *key == "ssl_mode" {
+                value.parse::<SslMode>().map_err(|accepted| {
+                    fail(format!("sslmode = `{value}`: expected {accepted}"))
+                })?;
+            }
+            put(key, value.into_owned());
+        }
+        Ok(DatabaseUrl { values, masked })
+    }
+}
+
+/// The URL with its password, if any, replaced by `***`.
+fn mask(url: &Url) -> String {
+    let mut masked = url.clone();
+    if url.password().is_some() {
+        // Setting a password fails only for URLs that cannot have one, which have none.
+        let _ = masked.set_password(Some(Secret::MASK));
+    }
+    masked.to_string()
+}
+
+/// Percent-decodes a URL component; `None` when the result is not UTF-8.
+fn decode(component: &str) -> Option<String> {
+    let bytes = component.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn get<'a>(url: &'a DatabaseUrl, key: &str) -> Option<&'a str> {
+        url.values.get(key).and_then(|v| v.as_str())
+    }
+
+    #[test]
+    fn every_part_of_the_url_becomes_a_setting() {
+        let url = DatabaseUrl::parse(
+            "postgresql://app%40svc:p%40ss%3Aw0rd@db.internal:6432/orders?sslmode=verify-full&application_name=api",
+        )
+        .unwrap();
+        assert_eq!(get(&url, "host"), Some("db.internal"));
+        assert_eq!(get(&url, "port"), Some("6432"));
+        assert_eq!(get(&url, "database"), Some("orders"));
+        assert_eq!(get(&url, "username"), Some("app@svc"));
+        assert_eq!(get(&url, "password"), Some("p@ss:w0rd"));
+        assert_eq!(get(&url, "ssl_mode"), Some("verify-full"));
+        assert_eq!(get(&url, "application_name"), Some("api"));
+        assert_eq!(
+            url.masked,
+            "postgresql://app%40svc:***@db.internal:6432/orders?sslmode=verify-full&application_name=api"
+        );
+    }
+
+    #[test]
+    fn ipv6_hosts_lose_their_brackets() {
+        let url = DatabaseUrl::parse("postgres://u@[::1]/db").unwrap();
+        assert_eq!(get(&url, "host"), Some("::1"));
+        assert_eq!(get(&url, "port"), None);
+    }
+
+    #[test]
+    fn bad_urls_are_errors_that_never_show_the_password() {
+        for raw in [
+            "mysql://u:Sup3rS3cret@h/db",
+            "postgres://u:Sup3rS3cret@h/db?sslmode=always",
+            "postgres://u:Sup3rS3cret@h/db?pool=5",
+            "not a url Sup3rS3cret",
+            "postgres://u:Sup3rS3cret@h:99999/db",
+        ] {
+            let message = DatabaseUrl::parse(raw).unwrap_err().to_string();
+            assert!(message.starts_with("invalid DATABASE_URL"), "{message}");
+            assert!(!message.contains("Sup3rS3cret"), "{message}");
+        }
+    }
+}
