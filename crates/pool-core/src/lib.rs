@@ -1,7 +1,31 @@
 #![doc = include_str!("../README.md")]
 
+mod close;
+mod connector;
+mod error;
+mod executor;
+mod guard;
+mod inner;
+mod internals;
+mod maintenance;
 mod observer;
+mod options;
+mod pg;
+mod pool;
+mod pooled;
+mod registry;
+mod slab;
 mod stats;
+#[doc(hidden)]
+pub mod testing;
 
+pub use close::{CheckedOut, CloseReport};
+pub use connector::{Connected, Connector, ErrorClass};
+pub use error::{PoolError, SharedError};
 pub use observer::{PoolObserver, TimeoutPhase};
+pub use options::PoolOptions;
+pub use pg::{AfterConnect, PgConnector};
+pub use pool::Pool;
+pub use pooled::PooledConnection;
+pub use registry::PoolRegistry;
 pub use stats::{CloseReason, ClosedCounts, PoolStats};

@@ -71,4 +71,10 @@ pub trait PoolObserver: Send + Sync + Debug + 'static {
     fn on_timeout(&self, phase: TimeoutPhase) {
         let _ = phase;
     }
+
+    /// A checkout has been held longer than `leak_detection_threshold`; `location` is where
+    /// it was acquired. Reported once per checkout.
+    fn on_leak(&self, location: &'static std::panic::Location<'static>, held: Duration) {
+        let _ = (location, held);
+    }
 }

@@ -86,8 +86,8 @@ impl ClosedCounts {
         CloseReason::ALL.iter().map(|r| (*r, self.get(*r)))
     }
 
-    pub(crate) fn set(&mut self, reason: CloseReason, value: u64) {
-        self.0[reason.index()] = value;
+    pub(crate) fn add(&mut self, reason: CloseReason) {
+        self.0[reason.index()] += 1;
     }
 }
 

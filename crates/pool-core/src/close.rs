@@ -1,0 +1,140 @@
+//! `Pool::close` and its `CloseReport`.
+
+use std::fmt;
+use std::panic::Location;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use tokio::time::Instant;
+
+use std::task::Waker;
+
+use crate::connector::Connector;
+use crate::inner::Inner;
+use crate::internals::Live;
+use crate::pool::Pool;
+use crate::stats::CloseReason;
+
+/// A checkout still held by a caller when `close()` gave up waiting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CheckedOut {
+    /// Where `acquire()` was called.
+    pub location: &'static Location<'static>,
+    /// How long it had been held, when known (leak detection or an observer on).
+    pub held: Option<Duration>,
+}
+
+impl fmt::Display for CheckedOut {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "acquired at {}", self.location)?;
+        if let Some(held) = self.held {
+            write!(f, ", held for {held:?}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What `close()` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CloseReport {
+    /// The pool's name.
+    pub pool: Arc<str>,
+    /// Idle connections closed at once.
+    pub closed_idle: u32,
+    /// Checked-out connections that came back (and were closed) before the deadline.
+    pub returned: u32,
+    /// Checkouts still held at the deadline; their connections close when they come back.
+    pub still_checked_out: Vec<CheckedOut>,
+    /// Waiters woken with the pool-closed error.
+    pub waiters_failed: u32,
+}
+
+impl CloseReport {
+    /// Whether every connection was closed before the deadline.
+    pub fn is_complete(&self) -> bool {
+        self.still_checked_out.is_empty()
+    }
+}
+
+impl<C: Connector> Pool<C> {
+    /// Closes the pool: new acquires fail with [`PoolError::Closed`](crate::PoolError::Closed),
+    /// waiters are woken with it, idle connections are closed, and checked-out connections
+    /// are awaited until `deadline` from now (each is closed as it comes back).
+    /// Calling it again waits again and reports what is still out.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: the pool is closed from the first poll on; dropping the future only stops
+    /// the waiting and the report.
+    pub async fn close(&self, deadline: Duration) -> CloseReport {
+        let inner = &self.inner;
+        let until = Instant::now() + deadline;
+        let (wakers, idle, out_at_start) = inner.begin_close();
+        let waiters_failed = wakers.len() as u32;
+        wakers.into_iter().for_each(|w| w.wake());
+        tracing::info!(pool = %inner.name(), idle = idle.len(), in_use = out_at_start, "closing pool");
+        let closed_idle = idle.len() as u32;
+        if let Some(obs) = inner.observer() {
+            idle.iter()
+                .for_each(|_| obs.on_remove(CloseReason::PoolClosed));
+        }
+        let closes = join_all(idle.into_iter().map(|live| inner.close_bounded(live.conn)));
+        let _ = tokio::time::timeout_at(until, closes).await;
+        loop {
+            let notified = inner.close_notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if inner.lock().in_use == 0 {
+                break;
+            }
+            if tokio::time::timeout_at(until, notified).await.is_err() {
+                break;
+            }
+        }
+        let (still_checked_out, remaining) = inner.still_out(Instant::now());
+        for c in &still_checked_out {
+            tracing::warn!(pool = %inner.name(), checkout = %c, "connection still checked out at close deadline");
+        }
+        CloseReport {
+            pool: inner.name().clone(),
+            closed_idle,
+            returned: out_at_start.saturating_sub(remaining),
+            still_checked_out,
+            waiters_failed,
+        }
+    }
+}
+
+impl<C: Connector> Inner<C> {
+    /// Marks the pool closing; returns the waiters to wake, the idle connections to close
+    /// and how many were checked out.
+    fn begin_close(&self) -> (Vec<Waker>, Vec<Live<C::Connection>>, u32) {
+        let error = self.closed_error();
+        let mut st = self.lock();
+        st.closing = true;
+        let wakers = st.fail_all(&error);
+        let idle: Vec<_> = st.idle.drain(..).collect();
+        st.total -= idle.len() as u32;
+        for _ in &idle {
+            st.counters.closed.add(CloseReason::PoolClosed);
+        }
+        st.check_invariants();
+        (wakers, idle, st.in_use)
+    }
+
+    /// The checkouts still held, and how many connections are still out.
+    fn still_out(&self, now: Instant) -> (Vec<CheckedOut>, u32) {
+        let mut st = self.lock();
+        let out = st
+            .checkouts
+            .iter_mut()
+            .map(|(_, c)| CheckedOut {
+                location: c.location,
+                held: c.since.map(|s| now.saturating_duration_since(s)),
+            })
+            .collect();
+        (out, st.in_use)
+    }
+}

@@ -1,0 +1,115 @@
+//! The seam between the pool and a kind of connection.
+
+use std::future::Future;
+
+/// How the pool should treat an error from a [`Connector`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorClass {
+    /// Worth retrying with backoff (server down, network error, connect timeout).
+    Transient,
+    /// Wrong credentials: reported to the caller at once, retried only by background refill
+    /// (with backoff), never until an acquire times out.
+    Authentication,
+    /// Retrying will not help (e.g. the database does not exist): reported at once.
+    Fatal,
+    /// The server is read-only (a replica after failover, SQLSTATE 25006): with
+    /// `check_writable` the connection is retired.
+    ReadOnly,
+    /// The connection is unusable (I/O error, terminated backend): it is discarded.
+    Broken,
+}
+
+/// A freshly opened connection and what the pool keeps beside it.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Connected<T> {
+    /// The connection.
+    pub connection: T,
+    /// The server process serving it (PostgreSQL's backend pid), used to cancel its work when
+    /// a query timeout fires.
+    pub backend_pid: Option<i32>,
+}
+
+impl<T> Connected<T> {
+    /// A connection without a known backend process.
+    pub fn new(connection: T) -> Self {
+        Connected {
+            connection,
+            backend_pid: None,
+        }
+    }
+
+    /// Records the backend process id for cancellation.
+    pub fn with_backend_pid(mut self, pid: i32) -> Self {
+        self.backend_pid = Some(pid);
+        self
+    }
+}
+
+/// Opens, checks, cleans and closes connections of one kind for a [`Pool`](crate::Pool).
+///
+/// The pool bounds every future returned here by a deadline (`connect_timeout`,
+/// `validation_timeout`, `cleanup_timeout`, `close_timeout`) and treats a future that ran out
+/// of time as a broken connection, so an implementation does not need its own timeouts.
+/// Futures may be dropped at any await point.
+pub trait Connector: Send + Sync + 'static {
+    /// The connection type handed to callers.
+    type Connection: Send + 'static;
+    /// The connector's error type.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Opens one physical connection.
+    fn connect(
+        &self,
+    ) -> impl Future<Output = Result<Connected<Self::Connection>, Self::Error>> + Send;
+
+    /// Checks that an idle connection still works before it is handed out (a round trip).
+    fn validate<'a>(
+        &'a self,
+        conn: &'a mut Self::Connection,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'a;
+
+    /// Sorts an error: transient, authentication, fatal, read-only or broken.
+    fn classify(&self, error: &Self::Error) -> ErrorClass {
+        let _ = error;
+        ErrorClass::Transient
+    }
+
+    /// Whether a returned connection can go back to the pool as it is, without any I/O.
+    /// `false` discards it as broken.
+    fn is_reusable(&self, conn: &Self::Connection) -> bool {
+        let _ = conn;
+        true
+    }
+
+    /// Whether a returned connection needs [`cleanup`](Connector::cleanup) before reuse
+    /// (e.g. it was returned inside a transaction). Must not do I/O: called on every release.
+    fn needs_cleanup(&self, conn: &Self::Connection) -> bool {
+        let _ = conn;
+        false
+    }
+
+    /// Makes a returned connection fit for the next user: roll back an open transaction and,
+    /// when `reset` is true (`reset_on_release`), reset the session. An error discards it.
+    fn cleanup<'a>(
+        &'a self,
+        conn: &'a mut Self::Connection,
+        reset: bool,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'a {
+        let _ = (conn, reset);
+        async { Ok(()) }
+    }
+
+    /// Closes a connection gracefully.
+    fn close(&self, conn: Self::Connection) -> impl Future<Output = ()> + Send {
+        async move { drop(conn) }
+    }
+
+    /// Cancels whatever the server process `backend_pid` is running (a query timeout fired).
+    /// The connection itself is discarded by the pool.
+    fn cancel(&self, backend_pid: i32) -> impl Future<Output = ()> + Send {
+        let _ = backend_pid;
+        async {}
+    }
+}

@@ -1,0 +1,92 @@
+//! # Implementation details
+//!
+//! RAII guards that keep the counts right when a future is dropped at an await point: a
+//! waiter's queue slot, and a connection the pool holds while validating or pinging it.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use crate::connector::Connector;
+use crate::inner::Inner;
+use crate::internals::{Delivery, Live};
+use crate::stats::CloseReason;
+
+/// A caller's place in the FIFO queue. Dropped before its delivery is taken, it leaves the
+/// queue and passes anything delivered meanwhile on to the next waiter.
+pub(crate) struct WaiterGuard<'a, C: Connector> {
+    inner: &'a Arc<Inner<C>>,
+    key: Option<usize>,
+}
+
+impl<'a, C: Connector> WaiterGuard<'a, C> {
+    pub(crate) fn new(inner: &'a Arc<Inner<C>>, key: usize) -> Self {
+        WaiterGuard {
+            inner,
+            key: Some(key),
+        }
+    }
+
+    pub(crate) fn poll_delivery(&mut self, cx: &mut Context<'_>) -> Poll<Delivery<C::Connection>> {
+        let Some(key) = self.key else {
+            return Poll::Ready(Err(self.inner.closed_error()));
+        };
+        let polled = self.inner.lock().poll_waiter(key, cx);
+        if polled.is_ready() {
+            self.key = None;
+        }
+        polled
+    }
+
+    /// Leaves the queue, returning a delivery that raced with the caller's timeout.
+    pub(crate) fn leave(&mut self) -> Option<Delivery<C::Connection>> {
+        let key = self.key.take()?;
+        self.inner.lock().remove_waiter(key)
+    }
+}
+
+impl<C: Connector> Drop for WaiterGuard<'_, C> {
+    fn drop(&mut self) {
+        if let Some(Ok(live)) = self.leave() {
+            // Delivered to a caller that is gone: the next waiter (or the idle queue) gets it.
+            self.inner.release(live);
+        }
+    }
+}
+
+/// A connection the pool holds as in use while it does I/O on it. Dropped while holding it
+/// (the future was cancelled mid-round-trip), the connection cannot be trusted and goes.
+pub(crate) struct LiveGuard<'a, C: Connector> {
+    inner: &'a Arc<Inner<C>>,
+    live: Option<Live<C::Connection>>,
+}
+
+impl<'a, C: Connector> LiveGuard<'a, C> {
+    pub(crate) fn new(inner: &'a Arc<Inner<C>>, live: Live<C::Connection>) -> Self {
+        LiveGuard {
+            inner,
+            live: Some(live),
+        }
+    }
+
+    pub(crate) fn live_mut(&mut self) -> Option<&mut Live<C::Connection>> {
+        self.live.as_mut()
+    }
+
+    pub(crate) fn take(mut self) -> Option<Live<C::Connection>> {
+        self.live.take()
+    }
+
+    pub(crate) fn retire(mut self, reason: CloseReason) {
+        if let Some(live) = self.live.take() {
+            self.inner.retire(live, reason);
+        }
+    }
+}
+
+impl<C: Connector> Drop for LiveGuard<'_, C> {
+    fn drop(&mut self) {
+        if let Some(live) = self.live.take() {
+            self.inner.retire(live, CloseReason::Discarded);
+        }
+    }
+}

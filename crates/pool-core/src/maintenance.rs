@@ -1,0 +1,130 @@
+//! # Implementation details
+//!
+//! The background task: reaps idle connections above `min_connections`, retires those past
+//! their lifetime, pings idle ones (keepalive), reports leaked checkouts and refills to
+//! `min_connections`. It holds a `Weak` reference and stops when the pool is dropped or closed.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use tokio::time::{Instant, MissedTickBehavior};
+
+use crate::connector::Connector;
+use crate::guard::LiveGuard;
+use crate::inner::Inner;
+use crate::internals::Live;
+use crate::stats::CloseReason;
+
+type Leak = (&'static std::panic::Location<'static>, Duration);
+
+pub(crate) async fn run<C: Connector>(weak: Weak<Inner<C>>, tick: Duration) {
+    let mut interval = tokio::time::interval_at(Instant::now() + tick, tick);
+    interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        let Some(inner) = weak.upgrade() else { return };
+        if inner.lock().closing {
+            return;
+        }
+        inner.maintain().await;
+    }
+}
+
+impl<C: Connector> Inner<C> {
+    /// One maintenance pass; every network step in it is bounded.
+    pub(crate) async fn maintain(self: &Arc<Self>) {
+        let (retired, pings, leaks) = self.sweep(Instant::now());
+        for (live, reason) in retired {
+            self.close_in_background(live, reason);
+        }
+        for (location, held) in leaks {
+            tracing::warn!(pool = %self.name(), %location, ?held, "connection checked out longer than leak_detection_threshold (possible leak)");
+            if let Some(obs) = self.observer() {
+                obs.on_leak(location, held);
+            }
+        }
+        for live in pings {
+            // Cancel safety: the connection is guarded while pinged; the pool's drop at this
+            // await retires it.
+            let mut guard = LiveGuard::new(self, live);
+            let Some(live) = guard.live_mut() else {
+                continue;
+            };
+            match self.validate(live).await {
+                Ok(()) => {
+                    if let Some(live) = guard.take() {
+                        self.release(live);
+                    }
+                }
+                Err(reason) => guard.retire(reason),
+            }
+        }
+        if let Err(error) = self.start_connects() {
+            tracing::warn!(pool = %self.name(), %error, "could not refill the pool");
+        }
+    }
+
+    /// Under the lock: takes out the idle connections to retire or ping, and finds the
+    /// checkouts held past the leak threshold.
+    #[allow(clippy::type_complexity)]
+    fn sweep(
+        &self,
+        now: Instant,
+    ) -> (
+        Vec<(Live<C::Connection>, CloseReason)>,
+        Vec<Live<C::Connection>>,
+        Vec<Leak>,
+    ) {
+        let opts = &self.options;
+        let mut retired = Vec::new();
+        let mut pings = Vec::new();
+        let mut leaks = Vec::new();
+        let mut st = self.lock();
+        let mut i = 0;
+        while i < st.idle.len() {
+            let live = &st.idle[i];
+            let idle_for = live.last_used.map(|t| now.saturating_duration_since(t));
+            let reason = if live.expires_at.is_some_and(|at| now >= at) {
+                Some(CloseReason::Lifetime)
+            } else if st.total > st.min_total()
+                && opts
+                    .idle_timeout
+                    .zip(idle_for)
+                    .is_some_and(|(limit, idle)| idle >= limit)
+            {
+                Some(CloseReason::Idle)
+            } else {
+                None
+            };
+            let ping = reason.is_none()
+                && opts
+                    .keepalive_interval
+                    .zip(idle_for)
+                    .is_some_and(|(every, idle)| idle >= every);
+            if reason.is_some() || ping {
+                let Some(live) = st.idle.remove(i) else { break };
+                st.in_use += 1;
+                match reason {
+                    Some(reason) => {
+                        st.uncount(reason);
+                        retired.push((live, reason));
+                    }
+                    None => pings.push(live),
+                }
+            } else {
+                i += 1;
+            }
+        }
+        if let Some(threshold) = opts.leak_detection_threshold {
+            for (_, checkout) in st.checkouts.iter_mut() {
+                let held = checkout.since.map(|s| now.saturating_duration_since(s));
+                if !checkout.reported && held.is_some_and(|h| h >= threshold) {
+                    checkout.reported = true;
+                    leaks.push((checkout.location, held.unwrap_or_default()));
+                }
+            }
+        }
+        st.check_invariants();
+        (retired, pings, leaks)
+    }
+}

@@ -1,0 +1,294 @@
+//! `PgConnector`: PostgreSQL connections through sqlx's `PgConnection`.
+
+use std::fmt;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use futures_core::future::BoxFuture;
+use pool_config::{PgBouncerMode, PoolSettings, SslMode};
+use sqlx::postgres::{PgConnectOptions, PgSslMode};
+use sqlx::{ConnectOptions, Connection, PgConnection, Row};
+
+use crate::connector::{Connected, Connector, ErrorClass};
+use crate::error::PoolError;
+use crate::options::PoolOptions;
+use crate::pool::Pool;
+
+/// Runs on every new connection before the pool hands it out (e.g. `SET search_path`).
+pub type AfterConnect = Arc<
+    dyn for<'c> Fn(&'c mut PgConnection) -> BoxFuture<'c, Result<(), sqlx::Error>> + Send + Sync,
+>;
+
+/// Raises SQLSTATE 25006 on a read-only server, in one simple-protocol round trip.
+const WRITABLE_CHECK: &str = "DO $$BEGIN IF current_setting('transaction_read_only') = 'on' THEN \
+     RAISE EXCEPTION 'server is read-only' USING ERRCODE = 'read_only_sql_transaction'; END IF; END$$";
+
+/// Opens sqlx [`PgConnection`]s for a [`Pool`](crate::Pool).
+///
+/// The connect options can be replaced while the pool runs ([`set_password`],
+/// [`set_connect_options`]): new connections use them, open ones are kept. Its `Debug` never
+/// shows the password.
+///
+/// [`set_password`]: PgConnector::set_password
+/// [`set_connect_options`]: PgConnector::set_connect_options
+pub struct PgConnector {
+    options: RwLock<Arc<PgConnectOptions>>,
+    after_connect: Option<AfterConnect>,
+    check_writable: bool,
+    track_backend_pid: bool,
+}
+
+impl fmt::Debug for PgConnector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let options = self.connect_options();
+        f.debug_struct("PgConnector")
+            .field("host", &options.get_host())
+            .field("port", &options.get_port())
+            .field("database", &options.get_database())
+            .field("username", &options.get_username())
+            .field("application_name", &options.get_application_name())
+            .field("check_writable", &self.check_writable)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgConnector {
+    /// A connector using `options` as given.
+    pub fn new(options: PgConnectOptions) -> Self {
+        PgConnector {
+            options: RwLock::new(Arc::new(options)),
+            after_connect: None,
+            check_writable: false,
+            track_backend_pid: true,
+        }
+    }
+
+    /// A connector for one pool's settings: host, port, database, user, password, TLS,
+    /// `application_name`, `statement_timeout` as a startup option (none of it in PgBouncer
+    /// mode, which also turns the statement cache off) and `check_writable`.
+    pub fn from_settings(settings: &PoolSettings) -> Self {
+        let mut connector = PgConnector::new(Self::connect_options_from(settings));
+        connector.check_writable = settings.check_writable;
+        // In transaction mode the server process changes between transactions: no pid to cancel.
+        connector.track_backend_pid = settings.pgbouncer != Some(PgBouncerMode::Transaction);
+        connector
+    }
+
+    /// The sqlx connect options for one pool's settings (see [`from_settings`]).
+    ///
+    /// [`from_settings`]: PgConnector::from_settings
+    pub fn connect_options_from(settings: &PoolSettings) -> PgConnectOptions {
+        let mut options = PgConnectOptions::new_without_pgpass()
+            .host(&settings.host)
+            .port(settings.port)
+            .database(&settings.database)
+            .username(&settings.username)
+            .password(settings.password.expose())
+            .application_name(&settings.application_name)
+            .ssl_mode(match settings.ssl_mode {
+                SslMode::Disable => PgSslMode::Disable,
+                SslMode::Prefer => PgSslMode::Prefer,
+                SslMode::Require => PgSslMode::Require,
+                SslMode::VerifyCa => PgSslMode::VerifyCa,
+                SslMode::VerifyFull => PgSslMode::VerifyFull,
+            });
+        if let Some(cert) = &settings.ssl_root_cert {
+            options = options.ssl_root_cert(cert);
+        }
+        if settings.pgbouncer.is_some() {
+            // PgBouncer rejects unknown startup parameters and may route a prepared statement
+            // to another server connection: statement_timeout then belongs on the role.
+            options = options.statement_cache_capacity(0).extra_float_digits(None);
+        } else if let Some(timeout) = settings.statement_timeout {
+            options =
+                options.options([("statement_timeout", format!("{}ms", timeout.as_millis()))]);
+        }
+        options
+    }
+
+    /// Runs `hook` on every new connection before it is handed out; an error fails that
+    /// connect.
+    pub fn after_connect<F>(mut self, hook: F) -> Self
+    where
+        F: for<'c> Fn(&'c mut PgConnection) -> BoxFuture<'c, Result<(), sqlx::Error>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.after_connect = Some(Arc::new(hook));
+        self
+    }
+
+    /// Validation also checks the server is writable (SQLSTATE 25006 otherwise), so
+    /// connections to a server that turned read-only are retired. Default: off.
+    pub fn check_writable(mut self, on: bool) -> Self {
+        self.check_writable = on;
+        self
+    }
+
+    /// The options new connections use.
+    pub fn connect_options(&self) -> Arc<PgConnectOptions> {
+        Arc::clone(&self.options.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Replaces the options new connections use; open connections are kept.
+    pub fn set_connect_options(&self, options: PgConnectOptions) {
+        *self.options.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(options);
+    }
+
+    /// Rotates the password new connections use (e.g. re-read from `DB_PASSWORD_FILE`);
+    /// open connections are kept.
+    pub fn set_password(&self, password: &str) {
+        let mut guard = self.options.write().unwrap_or_else(PoisonError::into_inner);
+        *guard = Arc::new((**guard).clone().password(password));
+    }
+}
+
+impl Connector for PgConnector {
+    type Connection = PgConnection;
+    type Error = sqlx::Error;
+
+    async fn connect(&self) -> Result<Connected<PgConnection>, sqlx::Error> {
+        let options = self.connect_options();
+        let mut conn = options.connect().await?;
+        let mut connected = Connected::new(conn);
+        if self.track_backend_pid {
+            // sqlx keeps the backend key private, so ask once per connection.
+            let row = sqlx::raw_sql("SELECT pg_backend_pid()")
+                .fetch_one(&mut connected.connection)
+                .await?;
+            connected.backend_pid = Some(row.try_get::<i32, _>(0)?);
+        }
+        conn = connected.connection;
+        if let Some(hook) = &self.after_connect {
+            hook(&mut conn).await?;
+        }
+        connected.connection = conn;
+        Ok(connected)
+    }
+
+    async fn validate(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        if self.check_writable {
+            sqlx::raw_sql(WRITABLE_CHECK).execute(conn).await.map(drop)
+        } else {
+            conn.ping().await
+        }
+    }
+
+    fn classify(&self, error: &sqlx::Error) -> ErrorClass {
+        classify(error)
+    }
+
+    fn needs_cleanup(&self, conn: &PgConnection) -> bool {
+        conn.is_in_transaction() || Connection::should_flush(conn)
+    }
+
+    async fn cleanup(&self, conn: &mut PgConnection, reset: bool) -> Result<(), sqlx::Error> {
+        // Sends the ROLLBACK sqlx queued when a `Transaction` was dropped, and waits for it.
+        Connection::flush(conn).await?;
+        if conn.is_in_transaction() {
+            // A leaked `Transaction`: sqlx's depth can no longer be trusted.
+            return Err(sqlx::Error::Protocol(
+                "connection returned inside a transaction that was never finished".into(),
+            ));
+        }
+        if reset {
+            // DISCARD ALL deallocates prepared statements, so sqlx's cache must go first.
+            conn.clear_cached_statements().await?;
+            sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await?;
+            sqlx::raw_sql("DISCARD ALL").execute(&mut *conn).await?;
+        }
+        Ok(())
+    }
+
+    async fn close(&self, conn: PgConnection) {
+        let _ = conn.close().await;
+    }
+
+    async fn cancel(&self, backend_pid: i32) {
+        let options = self.connect_options();
+        let cancelled = async {
+            let mut conn = options.connect().await?;
+            let result = sqlx::query("SELECT pg_cancel_backend($1)")
+                .bind(backend_pid)
+                .execute(&mut conn)
+                .await;
+            let _ = conn.close().await;
+            result.map(drop)
+        };
+        match cancelled.await {
+            Ok(()) => tracing::debug!(backend_pid, "server-side query cancelled"),
+            Err(error) => {
+                tracing::warn!(backend_pid, %error, "could not cancel the server-side query")
+            }
+        }
+    }
+}
+
+impl Pool<PgConnector> {
+    /// Builds a PostgreSQL pool named `name` from its settings (see
+    /// [`PoolOptions::from_settings`] and [`PgConnector::from_settings`]). Connections open
+    /// in the background; nothing waits for the server here.
+    ///
+    /// # Errors
+    /// [`PoolError::InvalidOption`] for contradictory settings, naming the setting.
+    pub fn from_settings(name: &str, settings: &PoolSettings) -> Result<Self, PoolError> {
+        PoolOptions::from_settings(settings)
+            .name(name)
+            .build(PgConnector::from_settings(settings))
+    }
+}
+
+/// Sorts an sqlx error by SQLSTATE: authentication (class 28), unknown database (3D000),
+/// read-only (25006), terminated backend (57P01); I/O, TLS and protocol errors are broken
+/// connections; the rest transient.
+pub(crate) fn classify(error: &sqlx::Error) -> ErrorClass {
+    match error {
+        sqlx::Error::Database(db) => match db.code().as_deref() {
+            Some(code) if code.starts_with("28") => ErrorClass::Authentication,
+            Some("3D000") => ErrorClass::Fatal,
+            Some("25006") => ErrorClass::ReadOnly,
+            Some("57P01" | "57P02") => ErrorClass::Broken,
+            _ => ErrorClass::Transient,
+        },
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) => ErrorClass::Broken,
+        sqlx::Error::Configuration(_) => ErrorClass::Fatal,
+        _ => ErrorClass::Transient,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pool_config::{Profile, Secret};
+
+    #[test]
+    fn debug_never_shows_the_password() {
+        let mut settings = PoolSettings::for_profile(Profile::Development);
+        settings.password = Secret::new("hunter2-secret");
+        let connector = PgConnector::from_settings(&settings);
+        connector.set_password("rotated-secret");
+        let shown = format!("{connector:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("rotated"),
+            "{shown}"
+        );
+        assert!(shown.contains("servio-pool"));
+    }
+
+    #[test]
+    fn statement_timeout_is_a_startup_option_except_behind_pgbouncer() {
+        let mut settings = PoolSettings::for_profile(Profile::Development);
+        let options = PgConnector::connect_options_from(&settings);
+        assert_eq!(options.get_options(), Some("-c statement_timeout=30000ms"));
+        settings.pgbouncer = Some(PgBouncerMode::Transaction);
+        let options = PgConnector::connect_options_from(&settings);
+        assert_eq!(options.get_options(), None);
+    }
+
+    #[test]
+    fn io_errors_are_broken_connections() {
+        let io = sqlx::Error::Io(std::io::Error::other("reset"));
+        assert_eq!(classify(&io), ErrorClass::Broken);
+        assert_eq!(classify(&sqlx::Error::PoolTimedOut), ErrorClass::Transient);
+    }
+}

@@ -1,0 +1,313 @@
+//! `Pool`: the public handle and the acquire path.
+
+use std::fmt;
+use std::future::{Future, poll_fn};
+use std::panic::Location;
+use std::sync::Arc;
+
+use futures_core::future::BoxFuture;
+use tokio::time::Instant;
+
+use crate::connector::Connector;
+use crate::error::PoolError;
+use crate::guard::{LiveGuard, WaiterGuard};
+use crate::inner::Inner;
+use crate::observer::{PoolObserver, TimeoutPhase};
+use crate::options::PoolOptions;
+use crate::pooled::PooledConnection;
+use crate::stats::PoolStats;
+
+/// A fair, bounded pool of connections made by a [`Connector`].
+///
+/// Cheap to clone: clones share one pool. Connections are opened on demand and in the
+/// background (`min_connections`); the background task stops when the last clone is dropped
+/// or the pool is closed.
+pub struct Pool<C: Connector> {
+    pub(crate) inner: Arc<Inner<C>>,
+}
+
+impl<C: Connector> Clone for Pool<C> {
+    fn clone(&self) -> Self {
+        Pool {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<C: Connector> fmt::Debug for Pool<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pool")
+            .field("name", &self.name())
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl<C: Connector> Pool<C> {
+    pub(crate) fn from_parts(options: PoolOptions, connector: C) -> Self {
+        let inner = Arc::new(Inner::new(options, connector));
+        if inner.spawn(async {}) {
+            inner.ensure_maintenance();
+            // Opening min_connections in the background: building never waits for a server.
+            let _ = inner.start_connects();
+        }
+        Pool { inner }
+    }
+
+    /// The pool's name.
+    pub fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    /// The connector, e.g. to rotate credentials with `PgConnector::set_password`.
+    pub fn connector(&self) -> &C {
+        &self.inner.connector
+    }
+
+    /// The options the pool was built with.
+    pub fn options(&self) -> &PoolOptions {
+        &self.inner.options
+    }
+
+    /// A snapshot of counts and cumulative counters (one short lock).
+    pub fn stats(&self) -> PoolStats {
+        self.inner.lock().stats()
+    }
+
+    /// Whether `close()` has begun.
+    pub fn is_closing(&self) -> bool {
+        self.inner.lock().closing
+    }
+
+    /// Installs the pool's one observer. Returns false (and keeps the first) if one was
+    /// installed already. Without an observer the hot path reads no clock for it.
+    pub fn set_observer(&self, observer: Arc<dyn PoolObserver>) -> bool {
+        self.inner.observer.set(observer).is_ok()
+    }
+
+    /// Checks out a connection: an idle one at once (validated first if it was idle longer
+    /// than `validate_after_idle`), else waits in FIFO order for a released or newly opened
+    /// one, all within `acquire_timeout`.
+    ///
+    /// # Errors
+    /// [`PoolError::Closed`] after `close()`; [`PoolError::TooManyWaiters`] when `max_waiters`
+    /// callers already wait; [`PoolError::Timeout`] when `acquire_timeout` ran out (phase
+    /// `Connecting` with the last connect error while connects were failing);
+    /// [`PoolError::Authentication`] / [`PoolError::Connect`] at once when the server refuses
+    /// the credentials or the database.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: dropping the future at any point loses no capacity and leaks no
+    /// connection. A connection delivered to it meanwhile goes to the next waiter, and a
+    /// connect started for it finishes and serves the next waiter.
+    #[track_caller]
+    pub fn acquire(
+        &self,
+    ) -> impl Future<Output = Result<PooledConnection<C>, PoolError>> + Send + 'static {
+        let location = Location::caller();
+        let inner = Arc::clone(&self.inner);
+        async move { acquire(inner, location).await }
+    }
+
+    /// Checks out an idle connection if one is free at once, without waiting, validating or
+    /// connecting; `Ok(None)` otherwise.
+    ///
+    /// # Errors
+    /// [`PoolError::Closed`] after `close()`.
+    #[track_caller]
+    pub fn try_acquire(&self) -> Result<Option<PooledConnection<C>>, PoolError> {
+        let location = Location::caller();
+        let inner = &self.inner;
+        let since = inner.checkout_clock();
+        let mut st = inner.lock();
+        if st.closing {
+            return Err(inner.closed_error());
+        }
+        let Some(live) = st.take_idle() else {
+            return Ok(None);
+        };
+        let key = st.register_checkout(location, since);
+        st.check_invariants();
+        drop(st);
+        Ok(Some(PooledConnection::new(
+            Arc::clone(inner),
+            live,
+            key,
+            since,
+            since,
+        )))
+    }
+
+    /// Acquires a connection and runs `work` on it under `query_timeout`; see
+    /// [`PooledConnection::run`].
+    ///
+    /// # Errors
+    /// The acquire's [`PoolError`] or a query timeout (converted into `E`), or `work`'s error.
+    ///
+    /// # Cancel safety
+    /// Cancel safe for the pool: a connection dropped mid-work is discarded, never reused.
+    #[track_caller]
+    pub fn run<T, E, F>(&self, work: F) -> impl Future<Output = Result<T, E>> + Send + 'static
+    where
+        T: Send + 'static,
+        E: From<PoolError> + Send + 'static,
+        F: for<'c> FnOnce(&'c mut C::Connection) -> BoxFuture<'c, Result<T, E>> + Send + 'static,
+    {
+        let acquiring = self.acquire();
+        async move { acquiring.await?.run(work).await }
+    }
+}
+
+impl<C: Connector> Inner<C> {
+    /// The checkout start time, read only when leak detection or an observer needs it.
+    #[inline]
+    pub(crate) fn checkout_clock(&self) -> Option<Instant> {
+        (self.options.leak_detection_threshold.is_some() || self.observer().is_some())
+            .then(Instant::now)
+    }
+
+    fn acquire_timed_out(&self, phase: Option<TimeoutPhase>) -> PoolError {
+        let mut st = self.lock();
+        st.counters.acquire_timeouts += 1;
+        let connecting = st.connecting > 0;
+        let last_error = (st.consecutive_failures > 0)
+            .then(|| st.last_connect_error.clone())
+            .flatten();
+        drop(st);
+        let phase = phase.unwrap_or(if connecting || last_error.is_some() {
+            TimeoutPhase::Connecting
+        } else {
+            TimeoutPhase::Waiting
+        });
+        tracing::warn!(pool = %self.name(), phase = phase.as_str(), "acquire timed out");
+        self.timed_out(phase);
+        PoolError::Timeout {
+            pool: self.name().clone(),
+            phase,
+            elapsed: self.options.acquire_timeout,
+            last_error,
+        }
+    }
+}
+
+/// What the acquire loop does next, decided under the lock.
+enum Step<T: Connector> {
+    Ready(PooledConnection<T>),
+    Validate(crate::internals::Live<<T as Connector>::Connection>),
+    Wait(usize),
+}
+
+impl<C: Connector> Inner<C> {
+    fn next_step(
+        self: &Arc<Self>,
+        location: &'static Location<'static>,
+        started: Option<Instant>,
+    ) -> Result<Step<C>, PoolError> {
+        let mut st = self.lock();
+        if st.closing {
+            return Err(self.closed_error());
+        }
+        if let Some(live) = st.take_idle() {
+            let stale = match (self.options.validate_after_idle, live.last_used) {
+                (Some(after), Some(used)) => used.elapsed() > after,
+                _ => false,
+            };
+            if stale {
+                return Ok(Step::Validate(live));
+            }
+            let since = self.checkout_clock();
+            let key = st.register_checkout(location, since);
+            st.check_invariants();
+            drop(st);
+            return Ok(Step::Ready(PooledConnection::new(
+                Arc::clone(self),
+                live,
+                key,
+                since,
+                started,
+            )));
+        }
+        if let Some(max) = self.options.max_waiters
+            && st.waiting() >= max
+        {
+            drop(st);
+            tracing::warn!(pool = %self.name(), max_waiters = max, "acquire refused: too many waiters");
+            return Err(PoolError::TooManyWaiters {
+                pool: self.name().clone(),
+                max_waiters: max,
+            });
+        }
+        Ok(Step::Wait(st.push_waiter()))
+    }
+}
+
+async fn acquire<C: Connector>(
+    inner: Arc<Inner<C>>,
+    location: &'static Location<'static>,
+) -> Result<PooledConnection<C>, PoolError> {
+    let started = inner.observer().map(|_| Instant::now());
+    let mut deadline = started.map(|s| s + inner.options.acquire_timeout);
+    loop {
+        let live = match inner.next_step(location, started)? {
+            Step::Ready(conn) => return Ok(conn),
+            Step::Validate(live) => {
+                let deadline =
+                    *deadline.get_or_insert_with(|| Instant::now() + inner.options.acquire_timeout);
+                // Cancel safety: while validating, the connection is in a guard that retires
+                // it if this future is dropped.
+                let mut guard = LiveGuard::new(&inner, live);
+                let Some(live) = guard.live_mut() else {
+                    continue;
+                };
+                match tokio::time::timeout_at(deadline, inner.validate(live)).await {
+                    Ok(Ok(())) => match guard.take() {
+                        Some(live) => live,
+                        None => continue,
+                    },
+                    Ok(Err(reason)) => {
+                        guard.retire(reason);
+                        continue;
+                    }
+                    Err(_) => {
+                        drop(guard);
+                        return Err(inner.acquire_timed_out(Some(TimeoutPhase::Validating)));
+                    }
+                }
+            }
+            Step::Wait(key) => {
+                // Cancel safety: the queue slot is in a guard from here on.
+                let mut guard = WaiterGuard::new(&inner, key);
+                inner.ensure_maintenance();
+                inner.start_connects()?;
+                let deadline =
+                    *deadline.get_or_insert_with(|| Instant::now() + inner.options.acquire_timeout);
+                let waited =
+                    tokio::time::timeout_at(deadline, poll_fn(|cx| guard.poll_delivery(cx))).await;
+                let delivery = match waited {
+                    Ok(delivery) => delivery,
+                    Err(_) => match guard.leave() {
+                        Some(delivery) => delivery,
+                        None => return Err(inner.acquire_timed_out(None)),
+                    },
+                };
+                drop(guard);
+                delivery?
+            }
+        };
+        return Ok(checked_out(inner, live, location, started));
+    }
+}
+
+fn checked_out<C: Connector>(
+    inner: Arc<Inner<C>>,
+    live: crate::internals::Live<C::Connection>,
+    location: &'static Location<'static>,
+    started: Option<Instant>,
+) -> PooledConnection<C> {
+    let since = inner.checkout_clock();
+    let mut st = inner.lock();
+    let key = st.register_checkout(location, since);
+    st.check_invariants();
+    drop(st);
+    PooledConnection::new(inner, live, key, since, started)
+}

@@ -1,0 +1,319 @@
+//! `PooledConnection`: a checked-out connection that goes back to its pool when dropped.
+
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_core::future::BoxFuture;
+use tokio::time::Instant;
+
+use crate::connector::Connector;
+use crate::error::PoolError;
+use crate::inner::Inner;
+use crate::internals::{Live, Released};
+use crate::observer::TimeoutPhase;
+use crate::stats::CloseReason;
+
+/// A connection checked out of a [`Pool`](crate::Pool). Derefs to the connection, so for
+/// PostgreSQL `sqlx::query(..).fetch_one(&mut *conn)` and `conn.begin()` work unchanged.
+///
+/// Dropping it returns the connection: to the oldest waiter, else to the idle queue. One
+/// returned inside an sqlx transaction is rolled back first (in the background, bounded) or
+/// discarded; one past `max_uses` or its lifetime is closed.
+pub struct PooledConnection<C: Connector> {
+    live: Option<Live<C::Connection>>,
+    inner: Arc<Inner<C>>,
+    checkout: usize,
+    since: Option<Instant>,
+    /// Set when the connection must not be reused (query timeout, broken, read-only, or a
+    /// unit of work dropped midway).
+    discard: Option<CloseReason>,
+}
+
+impl<C: Connector> PooledConnection<C> {
+    pub(crate) fn new(
+        inner: Arc<Inner<C>>,
+        mut live: Live<C::Connection>,
+        checkout: usize,
+        since: Option<Instant>,
+        wait_started: Option<Instant>,
+    ) -> Self {
+        live.use_count += 1;
+        if let Some(obs) = inner.observer() {
+            let wait = match (wait_started, since) {
+                (Some(start), Some(now)) => now.saturating_duration_since(start),
+                _ => Duration::ZERO,
+            };
+            obs.on_acquire(wait);
+        }
+        tracing::trace!(pool = %inner.name(), uses = live.use_count, "connection acquired");
+        PooledConnection {
+            live: Some(live),
+            inner,
+            checkout,
+            since,
+            discard: None,
+        }
+    }
+
+    fn live(&self) -> &Live<C::Connection> {
+        // Invariant: `live` is Some until drop, detach or discard consume `self`.
+        self.live
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("connection taken before drop"))
+    }
+
+    fn live_mut(&mut self) -> &mut Live<C::Connection> {
+        self.live
+            .as_mut()
+            .unwrap_or_else(|| unreachable!("connection taken before drop"))
+    }
+
+    /// How long ago the physical connection was opened.
+    pub fn age(&self) -> Duration {
+        self.live().created_at.elapsed()
+    }
+
+    /// How many times the connection has been checked out, this time included.
+    pub fn use_count(&self) -> u64 {
+        self.live().use_count
+    }
+
+    /// The server process serving this connection (PostgreSQL's backend pid), if known.
+    pub fn backend_pid(&self) -> Option<i32> {
+        self.live().backend_pid
+    }
+
+    /// Takes the connection out of the pool for good. The pool's slot is freed (and refilled
+    /// if `min_connections` needs it); closing the connection is now the caller's business.
+    pub fn detach(mut self) -> C::Connection {
+        let live = self
+            .live
+            .take()
+            .unwrap_or_else(|| unreachable!("connection taken before drop"));
+        let mut st = self.inner.lock();
+        st.checkouts.remove(self.checkout);
+        st.in_use -= 1;
+        st.total -= 1;
+        st.check_invariants();
+        drop(st);
+        let _ = self.inner.start_connects();
+        live.conn
+    }
+
+    /// Closes the connection instead of returning it (e.g. its session state cannot be
+    /// undone).
+    pub fn discard(mut self) {
+        self.discard = Some(CloseReason::Discarded);
+    }
+
+    /// Marks the connection so it is closed, not reused, when dropped.
+    pub fn mark_unusable(&mut self, reason: CloseReason) {
+        self.discard = Some(reason);
+    }
+
+    /// Runs `work` on the connection under the pool's `query_timeout`. When it fires, the
+    /// connection is discarded and the server is asked to cancel its work (by backend pid,
+    /// bounded), and the error is a [`PoolError::Timeout`] with phase `Query`, converted
+    /// into `E`. An error of the connector's own type that shows the server read-only (with
+    /// `check_writable`) or the connection broken retires the connection.
+    ///
+    /// ```no_run
+    /// # async fn f(pool: pool_core::Pool<pool_core::PgConnector>) -> Result<(), sqlx::Error> {
+    /// let mut conn = pool.acquire().await?;
+    /// let n: i64 = conn
+    ///     .run(|c| Box::pin(async move { sqlx::query_scalar("SELECT count(*) FROM t").fetch_one(c).await }))
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// `work`'s error, or the query timeout converted into `E`.
+    ///
+    /// # Cancel safety
+    /// Dropping the future midway discards the connection (its state is unknown), so it is
+    /// never handed to another caller.
+    pub async fn run<T, E, F>(&mut self, work: F) -> Result<T, E>
+    where
+        E: From<PoolError> + 'static,
+        F: for<'c> FnOnce(&'c mut C::Connection) -> BoxFuture<'c, Result<T, E>>,
+    {
+        let (conn, work_scope) = self.parts();
+        work_scope.timed(work(conn)).await
+    }
+
+    /// The connection and the bookkeeping a timed unit of work needs, borrowed apart.
+    pub(crate) fn parts(&mut self) -> (&mut C::Connection, Work<'_, C>) {
+        let live = self
+            .live
+            .as_mut()
+            .unwrap_or_else(|| unreachable!("connection taken before drop"));
+        let backend_pid = live.backend_pid;
+        (
+            &mut live.conn,
+            Work {
+                inner: &self.inner,
+                discard: &mut self.discard,
+                backend_pid,
+            },
+        )
+    }
+}
+
+/// A unit of work on a checked-out connection, run under `query_timeout`.
+pub(crate) struct Work<'a, C: Connector> {
+    inner: &'a Arc<Inner<C>>,
+    discard: &'a mut Option<CloseReason>,
+    backend_pid: Option<i32>,
+}
+
+impl<C: Connector> Work<'_, C> {
+    pub(crate) async fn timed<T, E, Fut>(self, fut: Fut) -> Result<T, E>
+    where
+        E: From<PoolError> + 'static,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        // Cancel safety: until the work finishes the connection is marked for discarding, so
+        // dropping this future midway never hands a half-used connection to someone else.
+        let previous = self.discard.replace(CloseReason::Discarded);
+        let limit = self.inner.options.query_timeout;
+        let outcome = match limit {
+            Some(limit) => tokio::time::timeout(limit, fut).await.ok(),
+            None => Some(fut.await),
+        };
+        let Some(result) = outcome else {
+            let elapsed = limit.unwrap_or_default();
+            tracing::warn!(pool = %self.inner.name(), ?elapsed, backend_pid = self.backend_pid, "query timed out; connection discarded");
+            self.inner.timed_out(TimeoutPhase::Query);
+            if let Some(pid) = self.backend_pid {
+                self.inner.cancel_in_background(pid);
+            }
+            return Err(E::from(PoolError::Timeout {
+                pool: self.inner.name().clone(),
+                phase: TimeoutPhase::Query,
+                elapsed,
+                last_error: None,
+            }));
+        };
+        *self.discard = previous;
+        if let Err(error) = &result
+            && let Some(error) = (error as &dyn Any).downcast_ref::<C::Error>()
+        {
+            let reason = self.inner.reason_for(error, CloseReason::Discarded);
+            if reason != CloseReason::Discarded {
+                *self.discard = Some(reason);
+            }
+        }
+        result
+    }
+}
+
+impl<C: Connector> Inner<C> {
+    /// Asks the server to stop what `pid` runs, bounded (a fresh connection may be needed).
+    pub(crate) fn cancel_in_background(self: &Arc<Self>, pid: i32) {
+        let inner = Arc::clone(self);
+        let limit = self.options.connect_timeout.saturating_mul(2);
+        let _ = self.spawn(async move {
+            if tokio::time::timeout(limit, inner.connector.cancel(pid))
+                .await
+                .is_err()
+            {
+                tracing::warn!(pool = %inner.name(), pid, "cancelling the backend timed out");
+            }
+        });
+    }
+
+    /// Takes back a checked-out connection.
+    fn give_back(
+        self: &Arc<Self>,
+        mut live: Live<C::Connection>,
+        checkout: usize,
+        since: Option<Instant>,
+        discard: Option<CloseReason>,
+    ) {
+        let needs_clock = self.track_last_use || live.expires_at.is_some() || since.is_some();
+        let now = needs_clock.then(Instant::now);
+        if let (Some(obs), Some(since), Some(now)) = (self.observer(), since, now) {
+            obs.on_release(now.saturating_duration_since(since));
+        }
+        let reason = discard.or_else(|| {
+            if !self.connector.is_reusable(&live.conn) {
+                Some(CloseReason::Broken)
+            } else if self
+                .options
+                .max_uses
+                .is_some_and(|max| live.use_count >= max)
+            {
+                Some(CloseReason::MaxUses)
+            } else if live.expires_at.zip(now).is_some_and(|(at, now)| now >= at) {
+                Some(CloseReason::Lifetime)
+            } else {
+                None
+            }
+        });
+        let dirty = reason.is_none()
+            && (self.options.reset_on_release || self.connector.needs_cleanup(&live.conn));
+        let mut st = self.lock();
+        st.checkouts.remove(checkout);
+        if let Some(reason) = reason {
+            drop(st);
+            self.retire(live, reason);
+        } else if dirty {
+            drop(st);
+            self.clean_in_background(live);
+        } else {
+            if self.track_last_use {
+                live.last_used = now;
+            }
+            let outcome: Released<C::Connection> = st.release(live);
+            let closing = st.closing;
+            st.check_invariants();
+            drop(st);
+            self.after_release(outcome, closing);
+        }
+    }
+}
+
+impl<C: Connector> Drop for PooledConnection<C> {
+    fn drop(&mut self) {
+        if let Some(live) = self.live.take() {
+            tracing::trace!(pool = %self.inner.name(), "connection released");
+            self.inner
+                .give_back(live, self.checkout, self.since, self.discard);
+        }
+    }
+}
+
+impl<C: Connector> Deref for PooledConnection<C> {
+    type Target = C::Connection;
+
+    fn deref(&self) -> &Self::Target {
+        &self.live().conn
+    }
+}
+
+impl<C: Connector> DerefMut for PooledConnection<C> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.live_mut().conn
+    }
+}
+
+impl<C: Connector> AsMut<C::Connection> for PooledConnection<C> {
+    fn as_mut(&mut self) -> &mut C::Connection {
+        self
+    }
+}
+
+impl<C: Connector> fmt::Debug for PooledConnection<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let live = self.live.as_ref();
+        f.debug_struct("PooledConnection")
+            .field("pool", &self.inner.name())
+            .field("use_count", &live.map(|l| l.use_count))
+            .field("backend_pid", &live.and_then(|l| l.backend_pid))
+            .finish_non_exhaustive()
+    }
+}

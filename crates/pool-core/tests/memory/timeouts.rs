@@ -1,0 +1,130 @@
+//! Timeouts per phase, deterministic under `tokio::time::pause()`.
+
+use std::error::Error as _;
+use std::time::Duration;
+
+use pool_core::testing::Behavior;
+use pool_core::{PoolError, TimeoutPhase};
+
+use crate::{pool, quiet, settle};
+
+#[tokio::test(start_paused = true)]
+async fn waiting_for_a_busy_pool_times_out_in_the_waiting_phase() {
+    let (pool, _) = pool(quiet(1).acquire_timeout(Duration::from_secs(3)));
+    let _held = pool.acquire().await.unwrap();
+    let started = tokio::time::Instant::now();
+    let err = pool.acquire().await.unwrap_err();
+    assert_eq!(err.timeout_phase(), Some(TimeoutPhase::Waiting), "{err}");
+    assert_eq!(started.elapsed(), Duration::from_secs(3));
+    assert!(err.source().is_none());
+    let stats = pool.stats();
+    assert_eq!((stats.acquire_timeouts, stats.waiting), (1, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn failing_connects_time_out_carrying_the_last_connect_error() {
+    let (pool, connector) = pool(quiet(2).acquire_timeout(Duration::from_secs(2)));
+    connector.set_connect(Behavior::Fail);
+    let err = pool.acquire().await.unwrap_err();
+    assert_eq!(err.timeout_phase(), Some(TimeoutPhase::Connecting), "{err}");
+    let source = err.source().expect("the last connect error");
+    assert!(
+        source.to_string().contains("connection refused"),
+        "{source}"
+    );
+    // Backoff: a handful of attempts in 2 s, not a hammering loop.
+    let attempts = connector.attempts();
+    assert!((2..=40).contains(&attempts), "{attempts} attempts");
+    assert!(pool.stats().connect_failures >= 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_connect_that_never_answers_is_bounded_by_connect_timeout() {
+    let (pool, connector) = pool(
+        quiet(1)
+            .connect_timeout(Duration::from_millis(500))
+            .acquire_timeout(Duration::from_secs(2)),
+    );
+    connector.set_connect(Behavior::Hang);
+    let err = pool.acquire().await.unwrap_err();
+    assert_eq!(err.timeout_phase(), Some(TimeoutPhase::Connecting));
+    assert!(
+        err.source()
+            .unwrap()
+            .to_string()
+            .contains("connect timed out after 500ms")
+    );
+    // The slot was not held forever: once the server answers, the pool recovers.
+    connector.set_connect(Behavior::Succeed);
+    let conn = pool.acquire().await.unwrap();
+    drop(conn);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_authentication_failure_surfaces_at_once() {
+    let (pool, connector) = pool(quiet(2).acquire_timeout(Duration::from_secs(30)));
+    connector.set_connect(Behavior::FailAuth);
+    let started = tokio::time::Instant::now();
+    let err = pool.acquire().await.unwrap_err();
+    assert!(matches!(err, PoolError::Authentication { .. }), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert_eq!(connector.attempts(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn validation_that_never_answers_is_bounded_and_retires_the_connection() {
+    let (pool, connector) = pool(
+        quiet(1)
+            .validate_after_idle(Duration::from_secs(1))
+            .validation_timeout(Duration::from_millis(300)),
+    );
+    drop(pool.acquire().await.unwrap());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    connector.set_validate(Behavior::Hang);
+    // The stale connection fails validation; a fresh one is opened and handed out instead.
+    let conn = pool.acquire().await.unwrap();
+    assert_eq!(conn.id, 2);
+    assert_eq!(
+        pool.stats()
+            .closed
+            .get(pool_core::CloseReason::ValidationFailed),
+        1
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_connection_used_moments_ago_is_not_validated() {
+    let (pool, connector) = pool(quiet(1).validate_after_idle(Duration::from_secs(5)));
+    drop(pool.acquire().await.unwrap());
+    drop(pool.acquire().await.unwrap());
+    assert_eq!(connector.validations(), 0);
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    drop(pool.acquire().await.unwrap());
+    assert_eq!(connector.validations(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn query_timeout_discards_the_connection_and_cancels_the_backend() {
+    let (pool, connector) = pool(quiet(1).query_timeout(Duration::from_secs(1)));
+    let mut conn = pool.acquire().await.unwrap();
+    let result: Result<(), PoolError> = conn
+        .run(|_c| {
+            Box::pin(async {
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                Ok(())
+            })
+        })
+        .await;
+    let err = result.unwrap_err();
+    assert_eq!(err.timeout_phase(), Some(TimeoutPhase::Query));
+    drop(conn);
+    settle().await;
+    assert_eq!(connector.cancels(), 1);
+    let stats = pool.stats();
+    assert_eq!(stats.closed.get(pool_core::CloseReason::Discarded), 1);
+    assert_eq!(stats.total, 0);
+    // Work within the limit leaves the connection in the pool.
+    let n: Result<u64, PoolError> = pool.run(|c| Box::pin(async move { Ok(c.id) })).await;
+    assert_eq!(n.unwrap(), 2);
+    assert_eq!(pool.stats().idle, 1);
+}
