@@ -1,0 +1,242 @@
+//! A fixed-duration load: many tasks repeat one operation; per-operation latency, operations
+//! per task, throughput and client CPU are recorded.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::bench_env::BenchEnv;
+use crate::cpu_time::CpuTime;
+use crate::distribution::Distribution;
+use crate::results::{Results, names};
+
+/// How many tasks run the operation, and for how long.
+#[derive(Debug, Clone, Copy)]
+pub struct LoadConfig {
+    /// Concurrent tasks, each repeating the operation back to back.
+    pub tasks: usize,
+    /// Time the tasks run before anything is recorded (fills caches, opens connections).
+    pub warmup: Duration,
+    /// Time during which operations are recorded.
+    pub duration: Duration,
+}
+
+impl LoadConfig {
+    /// `tasks` tasks for the environment's warm-up and duration.
+    pub fn new(tasks: usize, env: &BenchEnv) -> LoadConfig {
+        LoadConfig {
+            tasks,
+            warmup: env.warmup(),
+            duration: env.duration(),
+        }
+    }
+}
+
+/// What a [`run_load`] measured.
+#[derive(Debug)]
+pub struct LoadReport {
+    /// Operations completed by each task while recording.
+    pub ops_per_task: Vec<u64>,
+    /// One sample per recorded operation (see [`run_load`] for what it spans).
+    pub latency: Distribution,
+    /// Wall time of the recording window.
+    pub elapsed: Duration,
+    /// Client CPU used by this process during the recording window, where it can be read.
+    pub cpu: Option<Duration>,
+}
+
+impl LoadReport {
+    /// Operations completed by all tasks while recording.
+    pub fn total_ops(&self) -> u64 {
+        self.ops_per_task.iter().sum()
+    }
+
+    /// Operations per second over the recording window.
+    pub fn throughput(&self) -> f64 {
+        self.total_ops() as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// Fairness: the fewest operations any task completed, as a fraction of the mean
+    /// (1.0 = every task got the same share; 0.0 = some task starved).
+    pub fn fairness(&self) -> f64 {
+        let mean = self.total_ops() as f64 / self.ops_per_task.len().max(1) as f64;
+        let min = self.ops_per_task.iter().copied().min().unwrap_or(0) as f64;
+        if mean == 0.0 { 0.0 } else { min / mean }
+    }
+
+    /// Client CPU per operation, where CPU time could be read.
+    pub fn cpu_per_op(&self) -> Option<Duration> {
+        let ops = u32::try_from(self.total_ops().max(1)).unwrap_or(u32::MAX);
+        self.cpu.map(|cpu| cpu / ops)
+    }
+
+    /// Records throughput, p50 / p99 / p99.9 latency, fairness and CPU per operation under
+    /// `scenario` and `pool`, and prints them.
+    pub fn record(&self, results: &mut Results, scenario: &str, pool: &str) {
+        let nanos = |d: Duration| d.as_nanos() as f64;
+        let (p50, p99, p999) = (
+            self.latency.quantile(0.50),
+            self.latency.quantile(0.99),
+            self.latency.quantile(0.999),
+        );
+        results.record(scenario, pool, names::OPS_PER_SEC, self.throughput());
+        results.record(scenario, pool, names::P50_NS, nanos(p50));
+        results.record(scenario, pool, names::P99_NS, nanos(p99));
+        results.record(scenario, pool, names::P999_NS, nanos(p999));
+        results.record(scenario, pool, names::FAIRNESS, self.fairness());
+        if let Some(cpu) = self.cpu_per_op() {
+            results.record(scenario, pool, names::CPU_NS_PER_OP, nanos(cpu));
+        }
+        println!(
+            "{scenario:>20} {pool:<40} {:>9.0} ops/s  p50 {p50:?}  p99 {p99:?}  p99.9 {p999:?}  \
+             fairness {:.2}  cpu/op {:?}",
+            self.throughput(),
+            self.fairness(),
+            self.cpu_per_op().unwrap_or_default(),
+        );
+    }
+}
+
+const WARMUP: u8 = 0;
+const RECORD: u8 = 1;
+const STOP: u8 = 2;
+
+/// Runs `op` from `config.tasks` tasks spawned on the current runtime until the warm-up and
+/// recording windows have passed, then waits for every task to finish its operation.
+///
+/// `op` returns the instant its measured phase ended; the sample is the time from just before
+/// `op` was called to that instant (for example: until the connection was acquired, or until
+/// the query returned). An operation counts when the recording window was open as it started.
+///
+/// # Panics
+///
+/// If a task panics (an operation failed), with that task's message.
+pub async fn run_load<F, Fut>(config: LoadConfig, op: F) -> LoadReport
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Instant> + Send + 'static,
+{
+    let op = Arc::new(op);
+    let phase = Arc::new(AtomicU8::new(WARMUP));
+    let tasks: Vec<_> = (0..config.tasks)
+        .map(|_| {
+            let op = Arc::clone(&op);
+            let phase = Arc::clone(&phase);
+            tokio::spawn(async move {
+                let mut samples = Vec::with_capacity(1 << 14);
+                loop {
+                    // Ordering: a flag read once per operation; a stale value only shifts one
+                    // operation across the window's edge.
+                    let now_phase = phase.load(Ordering::Relaxed);
+                    if now_phase == STOP {
+                        break;
+                    }
+                    let start = Instant::now();
+                    let end = op().await;
+                    if now_phase == RECORD {
+                        samples.push(end.saturating_duration_since(start).as_nanos() as u64);
+                    }
+                }
+                samples
+            })
+        })
+        .collect();
+
+    tokio::time::sleep(config.warmup).await;
+    let cpu_start = CpuTime::now();
+    let start = Instant::now();
+    phase.store(RECORD, Ordering::Relaxed);
+    tokio::time::sleep(config.duration).await;
+    phase.store(STOP, Ordering::Relaxed);
+    let elapsed = start.elapsed();
+    let cpu = cpu_start.zip(CpuTime::now()).map(|(a, b)| b.since(a));
+
+    let mut ops_per_task = Vec::with_capacity(tasks.len());
+    let mut all = Vec::new();
+    for task in tasks {
+        let samples = match task.await {
+            Ok(samples) => samples,
+            Err(error) => std::panic::resume_unwind(error.into_panic()),
+        };
+        ops_per_task.push(samples.len() as u64);
+        all.extend(samples);
+    }
+    LoadReport {
+        ops_per_task,
+        latency: Distribution::from_nanos(all),
+        elapsed,
+        cpu,
+    }
+}
+
+/// Runs `op` `total` times split evenly over `tasks` spawned tasks and returns the wall time:
+/// the shape criterion's `iter_custom` wants for a contended benchmark.
+///
+/// # Panics
+///
+/// If a task panics (an operation failed).
+pub async fn run_batch<F, Fut>(tasks: usize, total: u64, op: F) -> Duration
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Instant> + Send + 'static,
+{
+    let op = Arc::new(op);
+    let tasks = tasks.max(1) as u64;
+    let start = Instant::now();
+    let handles: Vec<_> = (0..tasks)
+        .map(|i| {
+            let op = Arc::clone(&op);
+            let count = total / tasks + u64::from(i < total % tasks);
+            tokio::spawn(async move {
+                for _ in 0..count {
+                    op().await;
+                }
+            })
+        })
+        .collect();
+    for handle in handles {
+        if let Err(error) = handle.await {
+            std::panic::resume_unwind(error.into_panic());
+        }
+    }
+    start.elapsed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_task_records_operations() {
+        let config = LoadConfig {
+            tasks: 4,
+            warmup: Duration::from_millis(5),
+            duration: Duration::from_millis(50),
+        };
+        let report = run_load(config, || async {
+            tokio::task::yield_now().await;
+            Instant::now()
+        })
+        .await;
+        assert_eq!(report.ops_per_task.len(), 4);
+        assert!(report.ops_per_task.iter().all(|ops| *ops > 0));
+        assert_eq!(report.latency.len() as u64, report.total_ops());
+        assert!(report.fairness() > 0.0 && report.fairness() <= 1.0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn batch_runs_exactly_the_requested_operations() {
+        let count = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let seen = Arc::clone(&count);
+        run_batch(3, 10, move || {
+            let seen = Arc::clone(&seen);
+            async move {
+                seen.fetch_add(1, Ordering::Relaxed);
+                Instant::now()
+            }
+        })
+        .await;
+        assert_eq!(count.load(Ordering::Relaxed), 10);
+    }
+}

@@ -1,0 +1,153 @@
+//! The PostgreSQL scenarios: 32 tasks running a prepared `SELECT 1` through a pool, and the
+//! time to open one connection.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Throughput};
+use sqlx::postgres::{PgConnectOptions, PgPool};
+use sqlx::{Connection as _, PgConnection};
+use tokio::runtime::Runtime;
+
+use crate::bench_env::BenchEnv;
+use crate::distribution::Distribution;
+use crate::load::{LoadConfig, run_batch, run_load};
+use crate::results::{Results, names};
+
+/// Tasks running queries in the PostgreSQL scenario.
+pub const QUERY_TASKS: usize = 32;
+/// `max_connections` of every pool in the PostgreSQL scenario.
+pub const QUERY_MAX_CONNECTIONS: u32 = 10;
+
+/// The query every task runs: sqlx prepares it once per connection and caches the statement.
+pub const SELECT_1: &str = "SELECT 1";
+
+/// Runs the prepared `SELECT 1` on `conn`.
+///
+/// # Panics
+///
+/// If the query fails: a benchmark must stop rather than report a broken run.
+pub async fn select_1(conn: &mut PgConnection) {
+    if let Err(error) = sqlx::query(SELECT_1).fetch_one(conn).await {
+        panic!("SELECT 1 failed: {error}");
+    }
+}
+
+/// One operation through sqlx's `PgPool`: acquire, `SELECT 1`, release. Returns the instant
+/// it finished (connection released).
+pub async fn pgpool_select_1(pool: PgPool) -> Instant {
+    let mut conn = match pool.acquire().await {
+        Ok(conn) => conn,
+        Err(error) => panic!("PgPool acquire failed: {error}"),
+    };
+    select_1(&mut conn).await;
+    drop(conn);
+    Instant::now()
+}
+
+/// Registers a query operation in `group`: [`QUERY_TASKS`] tasks share the iterations;
+/// criterion reports time per query.
+pub fn bench_queries<F, Fut>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    rt: &Runtime,
+    name: &str,
+    op: F,
+) where
+    F: Fn() -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Instant> + Send + 'static,
+{
+    group.throughput(Throughput::Elements(1));
+    group.bench_function(name, |b| {
+        b.to_async(rt)
+            .iter_custom(|iters| run_batch(QUERY_TASKS, iters, op.clone()));
+    });
+}
+
+/// Runs the query load through `op` for the environment's duration and records queries per
+/// second, latency percentiles and client CPU per query.
+pub fn measure_queries<F, Fut>(
+    rt: &Runtime,
+    env: &BenchEnv,
+    results: &mut Results,
+    name: &str,
+    op: F,
+) where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Instant> + Send + 'static,
+{
+    let report = rt.block_on(run_load(LoadConfig::new(QUERY_TASKS, env), op));
+    report.record(results, names::POSTGRES_SELECT_1, name);
+}
+
+/// Opens one connection the plain sqlx way and returns how long it took; the connection is
+/// closed outside the timed span.
+pub async fn raw_connect(options: &PgConnectOptions) -> Duration {
+    let start = Instant::now();
+    let conn = match PgConnection::connect_with(options).await {
+        Ok(conn) => conn,
+        Err(error) => panic!("PgConnection::connect_with failed: {error}"),
+    };
+    let elapsed = start.elapsed();
+    let _ = conn.close().await;
+    elapsed
+}
+
+/// Registers a connect operation in `group` (it returns the time of one connect).
+pub fn bench_connect<F, Fut>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    rt: &Runtime,
+    name: &str,
+    connect: F,
+) where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Duration>,
+{
+    group.bench_function(name, |b| {
+        b.to_async(rt).iter_custom(|iters| {
+            let connect = &connect;
+            async move {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    total += connect().await;
+                }
+                total
+            }
+        });
+    });
+}
+
+/// Times `rounds` connects through each of two connect operations, interleaved so a drift
+/// in the server's speed hits both alike, and records median, mean and p99 of each under the
+/// connect scenario.
+pub fn measure_connects<A, FA, B, FB>(
+    rt: &Runtime,
+    results: &mut Results,
+    rounds: usize,
+    (a_name, a): (&str, A),
+    (b_name, b): (&str, B),
+) where
+    A: Fn() -> FA,
+    FA: Future<Output = Duration>,
+    B: Fn() -> FB,
+    FB: Future<Output = Duration>,
+{
+    let (mut a_samples, mut b_samples) = (Vec::with_capacity(rounds), Vec::with_capacity(rounds));
+    for _ in 0..rounds {
+        a_samples.push(rt.block_on(a()).as_nanos() as u64);
+        b_samples.push(rt.block_on(b()).as_nanos() as u64);
+    }
+    for (name, samples) in [(a_name, a_samples), (b_name, b_samples)] {
+        let d = Distribution::from_nanos(samples);
+        let scenario = names::CONNECT;
+        let nanos = |d: Duration| d.as_nanos() as f64;
+        results.record(scenario, name, names::P50_NS, nanos(d.quantile(0.5)));
+        results.record(scenario, name, names::MEAN_NS, nanos(d.mean()));
+        results.record(scenario, name, names::P99_NS, nanos(d.quantile(0.99)));
+        println!(
+            "{scenario:>20} {name:<40} median {:?}  mean {:?}",
+            d.quantile(0.5),
+            d.mean()
+        );
+    }
+}
