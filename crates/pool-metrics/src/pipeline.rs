@@ -26,9 +26,9 @@ pub const SCOPE_NAME: &str = "servio-pool";
 /// Exports pool metrics over OTLP every interval until [`shutdown`](Self::shutdown).
 ///
 /// The old system's monitor start/stop: [`start`](Self::start) builds the exporter and a
-/// periodic reader, [`instrument`](PoolMetrics::register)-style calls (through
-/// `Deref<Target = PoolMetrics>`) add pools, [`shutdown`](Self::shutdown) exports the last
-/// values and stops.
+/// periodic reader, [`instrument_registry`](PoolMetrics::instrument_registry) and
+/// [`instrument`](PoolMetrics::instrument) (through `Deref<Target = PoolMetrics>`) add
+/// pools, [`shutdown`](Self::shutdown) exports the last values and stops.
 ///
 /// Exports run on the SDK's reader thread, never on the pool's path: a collector that is
 /// down or refuses the data costs the pools nothing. Failures are logged through `tracing`

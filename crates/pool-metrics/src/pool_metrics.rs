@@ -5,7 +5,7 @@ use std::sync::{Arc, RwLock};
 
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{AsyncInstrument, Meter};
-use pool_core::{CloseReason, PoolStats};
+use pool_core::{CloseReason, Connector, Pool, PoolRegistry, PoolStats};
 
 use crate::catalog::{CLOSE_REASON, CONNECTION_STATE, DURATION_BUCKETS, METRICS, POOL_NAME};
 use crate::error::MetricsError;
@@ -190,6 +190,43 @@ impl PoolMetrics {
         }
         pools.push(registered);
         Ok(observer)
+    }
+
+    /// Reports on `pool` under its name and installs the observer that records its
+    /// durations.
+    ///
+    /// The metrics hold a handle to the pool (its statistics are read at each export) until
+    /// [`unregister`](Self::unregister) or the pipeline's shutdown.
+    ///
+    /// # Errors
+    /// [`MetricsError::AlreadyInstrumented`] if a pool of that name is reported on already;
+    /// [`MetricsError::ObserverTaken`] if the pool has an observer already (a pool takes one),
+    /// in which case nothing is registered.
+    pub fn instrument<C: Connector>(&self, pool: &Pool<C>) -> Result<(), MetricsError> {
+        self.instrument_as(pool.name(), pool)
+    }
+
+    /// Instruments every pool of `registry`, each under its registry name: the one call a
+    /// service makes after building its pools.
+    ///
+    /// # Errors
+    /// As [`instrument`](Self::instrument), for the first pool that fails; the pools before
+    /// it stay instrumented.
+    pub fn instrument_registry(&self, registry: &PoolRegistry) -> Result<(), MetricsError> {
+        registry
+            .iter()
+            .try_for_each(|(name, pool)| self.instrument_as(name, pool))
+    }
+
+    fn instrument_as<C: Connector>(&self, name: &str, pool: &Pool<C>) -> Result<(), MetricsError> {
+        let handle = pool.clone();
+        let observer = self.register(name, move || handle.stats())?;
+        if pool.set_observer(observer) {
+            Ok(())
+        } else {
+            self.unregister(name);
+            Err(MetricsError::ObserverTaken(name.to_owned()))
+        }
     }
 
     /// Stops reporting on the pool named `name` (its series stop being exported). Returns

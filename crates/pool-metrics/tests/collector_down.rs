@@ -7,8 +7,9 @@ use std::io;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use pool_core::{PoolObserver, PoolStats};
 use pool_metrics::{MetricsPipeline, MetricsSettings, Protocol};
+use pool_testkit::TestDatabase;
+use support::pg_pool;
 use tracing_subscriber::fmt::MakeWriter;
 
 /// Everything logged in this test binary (the exports log from the SDK's reader thread, so
@@ -80,26 +81,29 @@ async fn collector_down(protocol: Protocol) {
         ..MetricsSettings::default()
     })
     .expect("a collector that is down is no start error");
-    let observer = metrics.register("default", PoolStats::default).unwrap();
-
-    // The observer is what the pool calls on its hot path: it never waits on the export.
-    let started = std::time::Instant::now();
-    for _ in 0..10_000 {
-        observer.on_acquire(Duration::from_micros(20));
-        observer.on_release(Duration::from_micros(80));
-    }
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "recording stayed in memory"
-    );
+    let db = TestDatabase::create().await.expect("test database");
+    let pg = pg_pool(&db, "default", 2);
+    metrics.instrument(&pg).unwrap();
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while logs.lines_with(&address).is_empty() {
         assert!(tokio::time::Instant::now() < deadline, "no warning logged");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    // Several more export intervals fail; the warning is not repeated for each.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Several more export intervals fail meanwhile, and the pool serves as usual.
+    let until = tokio::time::Instant::now() + Duration::from_millis(1500);
+    let mut queries = 0;
+    while tokio::time::Instant::now() < until {
+        let mut conn = pg.acquire().await.expect("the pool keeps serving");
+        let one: i32 = sqlx::query_scalar("SELECT 1")
+            .fetch_one(&mut *conn)
+            .await
+            .expect("query");
+        assert_eq!(one, 1);
+        queries += 1;
+    }
+    assert!(queries > 0);
+    assert_eq!(pg.stats().acquire_timeouts, 0);
     let lines = logs.lines_with(&address);
     assert_eq!(lines.len(), 1, "rate-limited: {lines:#?}");
     let line = &lines[0];
@@ -117,6 +121,7 @@ async fn collector_down(protocol: Protocol) {
     // The last export could not be delivered: shutdown says so, it does not hang or panic.
     assert!(result.is_err(), "{result:?}");
     assert!(logs.lines_with("s3cr3t").is_empty());
+    pg.close(Duration::from_secs(5)).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -4,10 +4,12 @@
 
 mod support;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use opentelemetry_proto::tonic::metrics::v1::{AggregationTemporality, metric};
-use pool_core::{CloseReason, PoolObserver, PoolStats};
+use pool_core::testing::MemoryConnector;
+use pool_core::{CloseReason, PoolObserver, PoolOptions, PoolStats};
 use pool_metrics::{
     CLOSE_REASON, DURATION_BUCKETS, METRICS, MetricKind, MetricsError, MetricsPipeline,
     MetricsSettings, POOL_NAME,
@@ -229,5 +231,27 @@ async fn a_pool_name_is_registered_once_and_can_be_removed() {
     assert!(metrics.unregister("default"));
     assert!(!metrics.unregister("default"));
     metrics.register("default", PoolStats::default).unwrap();
+    metrics.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pool_with_an_observer_of_its_own_is_refused_and_left_alone() {
+    #[derive(Debug)]
+    struct Other;
+    impl PoolObserver for Other {}
+
+    let capture = Capture::default();
+    let metrics = pipeline(&capture);
+    let pool = PoolOptions::new()
+        .name("default")
+        .build(MemoryConnector::new())
+        .unwrap();
+    assert!(pool.set_observer(Arc::new(Other)));
+    let err = metrics.instrument(&pool).unwrap_err();
+    assert!(
+        matches!(err, MetricsError::ObserverTaken(ref n) if n == "default"),
+        "{err}"
+    );
+    assert!(metrics.pool_names().is_empty(), "nothing half-registered");
     metrics.shutdown().await.unwrap();
 }

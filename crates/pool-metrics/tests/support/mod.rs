@@ -25,6 +25,8 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::metrics::Temporality;
 use opentelemetry_sdk::metrics::data::ResourceMetrics;
 use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
+use pool_core::{PgConnector, Pool, PoolOptions};
+use pool_testkit::TestDatabase;
 use prost::Message;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -354,4 +356,16 @@ pub fn state<'a>(name: &'a str, state: &'a str) -> [(&'static str, &'a str); 2] 
         (pool_metrics::POOL_NAME, name),
         (pool_metrics::CONNECTION_STATE, state),
     ]
+}
+
+/// A pool of `max` connections on the test database, none opened in advance, whose acquires
+/// give up after 500 ms.
+pub fn pg_pool(db: &TestDatabase, name: &str, max: u32) -> Pool<PgConnector> {
+    PoolOptions::new()
+        .name(name)
+        .max_connections(max)
+        .min_connections(0)
+        .acquire_timeout(Duration::from_millis(500))
+        .build(PgConnector::new(db.app_options()))
+        .expect("pool options")
 }
