@@ -1,8 +1,8 @@
 //! # Implementation details
 //!
 //! The native backend: `initdb` + `pg_ctl` in a state directory, on a free 127.0.0.1 port,
-//! as the server account. `pg_ctl` starts the postmaster in a session of its own, so its pid
-//! is also the process group of every backend: freezing the group freezes the whole server.
+//! as the server account. Every backend calls `setsid()` and is a process group of its own,
+//! so freezing signals the postmaster (pid from `postmaster.pid`) and each of its children.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -11,7 +11,7 @@ use anyhow::Context as _;
 
 use crate::cluster::{Listen, init_data_dir};
 use crate::endpoint::Endpoint;
-use crate::process::{free_port, pg_bindir, run, server_command, signal};
+use crate::process::{children_of, free_port, pg_bindir, run, server_command, signal};
 use crate::server::RestartMode;
 use crate::state_dir::StateDir;
 
@@ -143,7 +143,7 @@ impl NativeServer {
         self.endpoint().wait_ready(Duration::from_secs(30)).await
     }
 
-    /// The postmaster's pid, which is also the process group of every backend.
+    /// The postmaster's pid.
     pub(crate) fn postmaster_pid(&self) -> anyhow::Result<u32> {
         let pidfile = self.data.join("postmaster.pid");
         let contents = std::fs::read_to_string(&pidfile)
@@ -155,19 +155,28 @@ impl NativeServer {
             .context("malformed postmaster.pid")
     }
 
-    /// Stops every process of the server (SIGSTOP to its process group).
+    /// Stops every process of the server: the postmaster first, so it forks no new backend,
+    /// then each child (every backend is a process group of its own, so one signal to the
+    /// postmaster's group would miss them).
     pub(crate) async fn freeze(&self) -> anyhow::Result<()> {
-        signal(self.postmaster_pid()?, "STOP", true).await
+        let postmaster = self.postmaster_pid()?;
+        signal(&[postmaster], "STOP").await?;
+        let children = children_of(postmaster);
+        if !children.is_empty() {
+            signal(&children, "STOP").await?;
+        }
+        Ok(())
     }
 
     /// Resumes every process of the server.
     pub(crate) async fn thaw(&self) -> anyhow::Result<()> {
-        signal(self.postmaster_pid()?, "CONT", true).await
+        let postmaster = self.postmaster_pid()?;
+        let mut all = children_of(postmaster);
+        all.push(postmaster);
+        signal(&all, "CONT").await
     }
 
     async fn thaw_quietly(&self) {
-        if let Ok(pid) = self.postmaster_pid() {
-            let _ = signal(pid, "CONT", true).await;
-        }
+        let _ = self.thaw().await;
     }
 }

@@ -112,27 +112,45 @@ pub(crate) fn tail(text: &str, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-/// Sends `signal` (a name such as `STOP`) to a process, or to a process group when `group`.
-pub(crate) async fn signal(pid: u32, signal: &str, group: bool) -> anyhow::Result<()> {
-    let target = if group {
-        format!("-{pid}")
-    } else {
-        pid.to_string()
-    };
-    run(
-        Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg("--")
-            .arg(&target),
-        &format!("sending SIG{signal} to {target}"),
-    )
-    .await
-    .map(drop)
+/// Sends `signal` (a name such as `STOP`) to every process in `pids`.
+pub(crate) async fn signal(pids: &[u32], signal: &str) -> anyhow::Result<()> {
+    let mut command = Command::new("kill");
+    command.arg(format!("-{signal}"));
+    command.args(pids.iter().map(u32::to_string));
+    run(&mut command, &format!("sending SIG{signal} to {pids:?}"))
+        .await
+        .map(drop)
 }
 
-/// Whether a process with this pid exists.
+/// The pids of the children of `parent`, from `/proc`.
+pub(crate) fn children_of(parent: u32) -> Vec<u32> {
+    let mut children = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // "pid (comm) state ppid ...": comm may hold spaces, so read after the last ')'.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|ppid| ppid.parse::<u32>().ok());
+        if ppid == Some(parent) {
+            children.push(pid);
+        }
+    }
+    children
+}
+
+/// Whether a process with this pid exists (and is not a zombie waiting to be reaped).
 pub(crate) fn is_alive(pid: u32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X")
+    })
 }
 
 /// The directory holding `initdb`, `pg_ctl` and `postgres`.

@@ -108,7 +108,7 @@ impl TestServer {
         self.native.restart(mode).await
     }
 
-    /// Freezes the whole server (SIGSTOP to the postmaster and every backend): connections
+    /// Freezes the whole server (SIGSTOP to the postmaster and each backend): connections
     /// stay open and connects are accepted by the kernel, but nothing answers.
     ///
     /// # Errors
@@ -224,7 +224,7 @@ impl TestServer {
         self.native.state_path()
     }
 
-    /// The postmaster's pid (also the process group of every backend).
+    /// The postmaster's pid.
     ///
     /// # Errors
     ///

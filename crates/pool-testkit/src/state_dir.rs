@@ -34,17 +34,24 @@ pub(crate) const OWNER_LABEL: &str = "servio-pool-testkit.owner";
 /// so a recycled pid is never hit.
 const CLEANUP_SCRIPT: &str = r#"
 dir="$1"
+alive() { [ -e "/proc/$1" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null; }
+children() {
+    for stat in /proc/[0-9]*/stat; do
+        read -r pid comm state ppid rest < "$stat" 2>/dev/null && [ "$ppid" = "$1" ] && echo "$pid"
+    done
+}
 pm=$(head -n 1 "$dir/data/postmaster.pid" 2>/dev/null)
 if [ -n "$pm" ] && grep -q postgres "/proc/$pm/cmdline" 2>/dev/null; then
-    kill -CONT -- "-$pm" 2>/dev/null
+    # Every backend is a process group of its own: thaw each one, then shut down at once.
+    kids=$(children "$pm")
+    kill -CONT "$pm" $kids 2>/dev/null
     kill -QUIT "$pm" 2>/dev/null
     i=0
-    while kill -0 "$pm" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-    kill -KILL -- "-$pm" 2>/dev/null
+    while alive "$pm" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+    if alive "$pm"; then kill -KILL "$pm" $kids 2>/dev/null; fi
 fi
 pb=$(head -n 1 "$dir/pgbouncer.pid" 2>/dev/null)
 if [ -n "$pb" ] && grep -q pgbouncer "/proc/$pb/cmdline" 2>/dev/null; then
-    kill -CONT "$pb" 2>/dev/null
     kill -KILL "$pb" 2>/dev/null
 fi
 cid=$(head -n 1 "$dir/container-id" 2>/dev/null)

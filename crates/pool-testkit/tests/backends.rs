@@ -1,7 +1,7 @@
 //! Each backend starts a server that answers a query with the testkit's roles, rejects a wrong
 //! password, and leaves no process, container or directory behind once dropped.
 
-use std::time::Duration;
+mod support;
 
 use pool_testkit::{APP_USER, Backend, TestDatabase, TestPostgres};
 use sqlx::Connection as _;
@@ -29,22 +29,6 @@ async fn rejects_a_wrong_password(server: &TestPostgres) {
     assert_eq!(code.as_deref(), Some("28P01"), "{error}");
 }
 
-/// Polls `gone` until it is true, up to a generous deadline.
-async fn eventually(what: &str, mut gone: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !gone() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{what} is still there"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-fn process_alive(pid: u32) -> bool {
-    std::path::Path::new(&format!("/proc/{pid}")).exists()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn native_backend_serves_and_cleans_up() -> anyhow::Result<()> {
     let server = TestPostgres::start(Backend::Native).await?;
@@ -52,21 +36,17 @@ async fn native_backend_serves_and_cleans_up() -> anyhow::Result<()> {
     answers_as_app_user(&server).await?;
     rejects_a_wrong_password(&server).await;
     let dir = server.state_dir().expect("native servers have a directory");
-    let pid: u32 = std::fs::read_to_string(dir.join("data/postmaster.pid"))?
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .parse()?;
-    assert!(dir.exists() && process_alive(pid));
+    let pid = support::postmaster_pid(&dir).expect("a running server has a postmaster.pid");
+    assert!(dir.exists() && support::process_alive(pid));
     drop(server);
-    eventually("the postmaster", || !process_alive(pid)).await;
-    eventually("the state directory", || !dir.exists()).await;
+    support::eventually("the postmaster", || !support::process_alive(pid)).await;
+    support::eventually("the state directory", || !dir.exists()).await;
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn docker_backend_serves_and_cleans_up() -> anyhow::Result<()> {
-    if docker_unavailable() {
+    if !support::docker_available() {
         eprintln!("skipped: no Docker engine answers here");
         return Ok(());
     }
@@ -79,10 +59,10 @@ async fn docker_backend_serves_and_cleans_up() -> anyhow::Result<()> {
         .expect("docker servers have a container")
         .to_owned();
     let dir = server.state_dir().expect("docker servers have a directory");
-    assert!(container_exists(&id));
+    assert!(support::container_exists(&id));
     drop(server);
-    eventually("the container", || !container_exists(&id)).await;
-    eventually("the state directory", || !dir.exists()).await;
+    support::eventually("the container", || !support::container_exists(&id)).await;
+    support::eventually("the state directory", || !dir.exists()).await;
     Ok(())
 }
 
@@ -129,22 +109,4 @@ async fn test_database_is_fresh_owned_by_the_app_role_and_dropped() -> anyhow::R
         "the session of a dropped database is closed"
     );
     Ok(())
-}
-
-fn docker_unavailable() -> bool {
-    !std::process::Command::new("docker")
-        .args(["version", "--format", "{{.Server.Version}}"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn container_exists(id: &str) -> bool {
-    std::process::Command::new("docker")
-        .args(["inspect", "--format", "{{.Id}}", id])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
 }
