@@ -6,7 +6,7 @@ use std::fmt::Write;
 use pool_config::{ConfigError, PoolSettings, Source};
 
 use super::ProfileReport;
-use super::render::{shown_value, title};
+use super::render::{rows, shown_value, title};
 
 /// A Markdown table cell: pipes escaped, so values cannot break the table.
 fn cell(text: &str) -> String {
@@ -24,12 +24,7 @@ pub(super) fn each(reports: &[ProfileReport]) -> String {
                     out,
                     "### Pool `{name}`\n\n| setting | value | source |\n|---|---|---|"
                 );
-                for key in PoolSettings::KEYS {
-                    let source = settings
-                        .source_of(name, key)
-                        .map(ToString::to_string)
-                        .unwrap_or_default();
-                    let value = shown_value(settings, name, key);
+                for (key, value, source) in rows(settings, name) {
                     let _ = writeln!(out, "| `{key}` | {} | {} |", cell(&value), cell(&source));
                 }
                 out.push('\n');

@@ -21,6 +21,20 @@ pub(super) fn shown_value(settings: &Settings, pool: &str, key: &str) -> String 
         .unwrap_or_default()
 }
 
+/// Each setting of `pool` as (key, value as shown, source as shown), in documentation order.
+pub(super) fn rows<'a>(
+    settings: &'a Settings,
+    pool: &'a str,
+) -> impl Iterator<Item = (&'static str, String, String)> + 'a {
+    PoolSettings::KEYS.into_iter().map(move |key| {
+        let source = settings
+            .source_of(pool, key)
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        (key, shown_value(settings, pool, key), source)
+    })
+}
+
 /// The name a report goes by: its profile, or `profile` when it could not be chosen.
 pub(super) fn title(report: &ProfileReport) -> String {
     report
@@ -47,17 +61,11 @@ pub(super) fn text(reports: &[ProfileReport]) -> String {
             let _ = writeln!(out, "files: {files}");
             for name in settings.pool_names() {
                 let _ = writeln!(out, "\npool {name}");
-                let width = PoolSettings::KEYS
-                    .iter()
-                    .map(|k| shown_value(settings, name, k).chars().count())
+                let width = rows(settings, name)
+                    .map(|(_, value, _)| value.chars().count())
                     .max()
                     .unwrap_or(0);
-                for key in PoolSettings::KEYS {
-                    let source = settings
-                        .source_of(name, key)
-                        .map(ToString::to_string)
-                        .unwrap_or_default();
-                    let value = shown_value(settings, name, key);
+                for (key, value, source) in rows(settings, name) {
                     let _ = writeln!(out, "  {key:<24}  {value:<width$}  {source}");
                 }
             }
