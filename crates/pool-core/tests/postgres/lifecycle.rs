@@ -1,0 +1,154 @@
+//! Server-side counts: max respected, min kept, killed backends replaced, rotated passwords.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use pool_core::CloseReason;
+use pool_testkit::TestDatabase;
+use sqlx::{AssertSqlSafe, Connection};
+
+use crate::{backends, backends_until, build, settings_for};
+
+#[tokio::test]
+async fn server_connections_never_exceed_max() {
+    let db = TestDatabase::create().await.unwrap();
+    let mut settings = settings_for(&db);
+    settings.max_connections = 3;
+    settings.min_connections = 0;
+    let app = settings.application_name.clone();
+    let pool = build("max", &settings);
+    let peak = Arc::new(AtomicI64::new(0));
+    let watcher = {
+        let peak = Arc::clone(&peak);
+        let mut admin = db.admin_connection().await.unwrap();
+        tokio::spawn(async move {
+            for _ in 0..60 {
+                let n = backends(&mut admin, &app).await;
+                peak.fetch_max(n, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let pool = pool.clone();
+        tasks.push(tokio::spawn(async move {
+            sqlx::query("SELECT pg_sleep(0.05)")
+                .execute(&pool)
+                .await
+                .map(drop)
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    watcher.await.unwrap();
+    let peak = peak.load(Ordering::Relaxed);
+    assert!((1..=3).contains(&peak), "peak {peak}");
+    assert!(pool.stats().total <= 3);
+}
+
+#[tokio::test]
+async fn min_connections_are_open_after_start_and_after_a_reap() {
+    let db = TestDatabase::create().await.unwrap();
+    let mut settings = settings_for(&db);
+    settings.max_connections = 5;
+    settings.min_connections = 2;
+    settings.idle_timeout = Some(Duration::from_millis(500));
+    let app = settings.application_name.clone();
+    let pool = build("min", &settings);
+    let mut admin = db.admin_connection().await.unwrap();
+    assert!(backends_until(&mut admin, &app, Duration::from_secs(10), |n| n == 2).await);
+    let held: Vec<_> = futures_util::future::join_all((0..5).map(|_| pool.acquire())).await;
+    assert!(held.iter().all(Result::is_ok));
+    assert_eq!(backends(&mut admin, &app).await, 5);
+    drop(held);
+    assert!(
+        backends_until(&mut admin, &app, Duration::from_secs(10), |n| n == 2).await,
+        "reaped down to min_connections"
+    );
+    assert_eq!(pool.stats().closed.get(CloseReason::Idle), 3);
+    assert_eq!(pool.stats().total, 2);
+}
+
+#[tokio::test]
+async fn terminated_backends_are_replaced() {
+    let db = TestDatabase::create().await.unwrap();
+    let mut settings = settings_for(&db);
+    settings.max_connections = 4;
+    settings.min_connections = 2;
+    settings.validate_after_idle = Some(Duration::from_millis(100));
+    let app = settings.application_name.clone();
+    let pool = build("kill", &settings);
+    let mut admin = db.admin_connection().await.unwrap();
+    assert!(backends_until(&mut admin, &app, Duration::from_secs(10), |n| n == 2).await);
+    let killed: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+    )
+    .bind(&app)
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    assert_eq!(killed.len(), 2);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for _ in 0..4 {
+        let one: i32 = sqlx::query_scalar("SELECT 1")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(one, 1);
+    }
+    let stats = pool.stats();
+    assert!(
+        stats.closed.get(CloseReason::ValidationFailed) + stats.closed.get(CloseReason::Broken)
+            >= 2,
+        "{stats:?}"
+    );
+    assert!(backends_until(&mut admin, &app, Duration::from_secs(10), |n| n >= 2).await);
+}
+
+#[tokio::test]
+async fn a_rotated_password_is_used_by_new_connections() {
+    let db = TestDatabase::create().await.unwrap();
+    let role = format!("rot_{}", db.name());
+    let mut admin = db.admin_connection().await.unwrap();
+    sqlx::raw_sql(AssertSqlSafe(format!(
+        "CREATE ROLE {role} LOGIN PASSWORD 'first-secret'; GRANT CONNECT ON DATABASE {db} TO {role}",
+        db = db.name()
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    let mut settings = settings_for(&db);
+    settings.username = role.clone();
+    settings.password = pool_config::Secret::new("first-secret");
+    settings.min_connections = 0;
+    let pool = build("rotate", &settings);
+    let old = pool.acquire().await.unwrap();
+    sqlx::raw_sql(AssertSqlSafe(format!(
+        "ALTER ROLE {role} PASSWORD 'second-secret'"
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    pool.connector().set_password("second-secret");
+    // A new connection (the old one is still checked out) logs in with the new password.
+    let mut new = pool.acquire().await.unwrap();
+    let user: String = sqlx::query_scalar("SELECT current_user::text")
+        .fetch_one(&mut *new)
+        .await
+        .unwrap();
+    assert_eq!(user, role);
+    assert_eq!(pool.stats().total, 2, "the pool was not dropped");
+    drop((old, new));
+    pool.close(Duration::from_secs(5)).await;
+    sqlx::raw_sql(AssertSqlSafe(format!(
+        "DROP DATABASE {db} WITH (FORCE); DROP ROLE {role}",
+        db = db.name()
+    )))
+    .execute(&mut admin)
+    .await
+    .ok();
+    let _ = admin.close().await;
+}
