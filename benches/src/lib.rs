@@ -23,8 +23,9 @@ pub use load::{LoadConfig, LoadReport, run_batch, run_load};
 pub use machine::Machine;
 pub use memory_manager::MemoryManager;
 pub use postgres::{
-    QUERY_MAX_CONNECTIONS, QUERY_TASKS, SELECT_1, bench_connect, bench_queries, measure_connects,
-    measure_queries, pgpool_select_1, raw_connect, select_1,
+    QUERY_MAX_CONNECTIONS, QUERY_TASKS, SELECT_1, bench_connect, bench_queries, checkout_select_1,
+    connector_connect, measure_connects, measure_queries, raw_connect, select_1, servio_pg_pool,
+    sqlx_pg_pool,
 };
 pub use results::{Measurement, Results, names};
 pub use summary::{publish, render};

@@ -2,15 +2,19 @@
 //! time to open one connection.
 
 use std::future::Future;
+use std::ops::DerefMut;
 use std::time::{Duration, Instant};
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Throughput};
+use pool_core::{Connector, PgConnector, Pool, PoolOptions, PooledConnection};
+use sqlx::postgres::PgPoolOptions;
 use sqlx::postgres::{PgConnectOptions, PgPool};
 use sqlx::{Connection as _, PgConnection};
 use tokio::runtime::Runtime;
 
 use crate::bench_env::BenchEnv;
+use crate::checkout::Checkout;
 use crate::distribution::Distribution;
 use crate::load::{LoadConfig, run_batch, run_load};
 use crate::results::{Results, names};
@@ -34,16 +38,83 @@ pub async fn select_1(conn: &mut PgConnection) {
     }
 }
 
-/// One operation through sqlx's `PgPool`: acquire, `SELECT 1`, release. Returns the instant
-/// it finished (connection released).
-pub async fn pgpool_select_1(pool: PgPool) -> Instant {
-    let mut conn = match pool.acquire().await {
-        Ok(conn) => conn,
-        Err(error) => panic!("PgPool acquire failed: {error}"),
-    };
+impl Checkout for Pool<PgConnector> {
+    type Conn<'a> = PooledConnection<PgConnector>;
+
+    async fn checkout(&self) -> Self::Conn<'_> {
+        match self.acquire().await {
+            Ok(conn) => conn,
+            Err(error) => panic!("servio-pool acquire() failed: {error}"),
+        }
+    }
+}
+
+impl Checkout for PgPool {
+    type Conn<'a> = sqlx::pool::PoolConnection<sqlx::Postgres>;
+
+    async fn checkout(&self) -> Self::Conn<'_> {
+        match self.acquire().await {
+            Ok(conn) => conn,
+            Err(error) => panic!("PgPool acquire() failed: {error}"),
+        }
+    }
+}
+
+/// Our pool on `options`: [`QUERY_MAX_CONNECTIONS`], otherwise its defaults. Call it inside
+/// a Tokio runtime.
+///
+/// # Errors
+///
+/// If the options are rejected.
+pub fn servio_pg_pool(
+    options: PgConnectOptions,
+) -> Result<Pool<PgConnector>, pool_core::PoolError> {
+    PoolOptions::new()
+        .max_connections(QUERY_MAX_CONNECTIONS)
+        .build(PgConnector::new(options))
+}
+
+/// sqlx's `PgPool` on `options`: [`QUERY_MAX_CONNECTIONS`], `test_before_acquire` as given,
+/// otherwise its defaults.
+///
+/// # Errors
+///
+/// If the first connection cannot be opened.
+pub async fn sqlx_pg_pool(
+    options: PgConnectOptions,
+    test_before_acquire: bool,
+) -> sqlx::Result<PgPool> {
+    PgPoolOptions::new()
+        .max_connections(QUERY_MAX_CONNECTIONS)
+        .test_before_acquire(test_before_acquire)
+        .connect_with(options)
+        .await
+}
+
+/// One query operation through any pool: acquire, prepared `SELECT 1`, release. Returns the
+/// instant it finished (connection released), so the load driver records the whole span.
+pub async fn checkout_select_1<P>(pool: P) -> Instant
+where
+    P: Checkout,
+    for<'a> P::Conn<'a>: DerefMut<Target = PgConnection>,
+{
+    let mut conn = pool.checkout().await;
     select_1(&mut conn).await;
     drop(conn);
     Instant::now()
+}
+
+/// Opens one connection through our connector and returns how long it took; the connection
+/// is closed outside the timed span.
+pub async fn connector_connect(connector: &PgConnector) -> Duration {
+    let start = Instant::now();
+    let connected = match connector.connect().await {
+        Ok(connected) => connected,
+        Err(error) => panic!("PgConnector::connect failed: {error}"),
+    };
+    let elapsed = start.elapsed();
+    connector.close(connected.connection).await;
+    elapsed
 }
 
 /// Registers a query operation in `group`: [`QUERY_TASKS`] tasks share the iterations;
