@@ -35,12 +35,33 @@ pub const SCOPE_NAME: &str = "servio-pool";
 /// (target `pool_metrics`) at once, then at most once a minute (or once per interval if
 /// longer) with the count of failed exports, and a line when exports recover.
 ///
-/// Call [`shutdown`](Self::shutdown) before the runtime stops: dropping the pipeline shuts
-/// the SDK down synchronously, which on a current-thread runtime stalls until the SDK's
-/// 5 s deadline because the final export needs that runtime.
+/// Call [`shutdown`](Self::shutdown) before the runtime stops. A pipeline dropped without it
+/// shuts down on a thread of its own, so the drop never blocks the caller's runtime, but
+/// nothing waits for that last export.
 pub struct MetricsPipeline {
-    provider: SdkMeterProvider,
+    /// `None` once [`shutdown`](Self::shutdown) took it.
+    provider: Option<SdkMeterProvider>,
     metrics: PoolMetrics,
+}
+
+impl Drop for MetricsPipeline {
+    fn drop(&mut self) {
+        if let Some(provider) = self.provider.take() {
+            // The SDK's shutdown blocks until the last export is done, and that export may
+            // need the very runtime this drop runs on.
+            let spawned = std::thread::Builder::new()
+                .name("pool-metrics-shutdown".into())
+                .spawn(move || {
+                    let _ = provider.shutdown();
+                });
+            if spawned.is_err() {
+                tracing::warn!(
+                    target: "pool_metrics",
+                    "metrics pipeline dropped without shutdown; the last values were not exported"
+                );
+            }
+        }
+    }
 }
 
 impl fmt::Debug for MetricsPipeline {
@@ -118,7 +139,10 @@ impl MetricsPipeline {
             .with_version(env!("CARGO_PKG_VERSION"))
             .build();
         let metrics = PoolMetrics::new(&provider.meter_with_scope(scope));
-        MetricsPipeline { provider, metrics }
+        MetricsPipeline {
+            provider: Some(provider),
+            metrics,
+        }
     }
 
     /// The instruments and the pools they report on.
@@ -128,7 +152,9 @@ impl MetricsPipeline {
 
     /// The underlying meter provider, to add instruments of your own to the same export.
     pub fn meter_provider(&self) -> &SdkMeterProvider {
-        &self.provider
+        self.provider
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("only shutdown(self) takes the provider"))
     }
 
     /// Collects and exports now, waiting for the export (bounded by the exporter's
@@ -141,7 +167,7 @@ impl MetricsPipeline {
     /// Cancel-safe: the export runs on a blocking thread and completes whether or not this
     /// future is polled to the end.
     pub async fn flush(&self) -> Result<(), MetricsError> {
-        let provider = self.provider.clone();
+        let provider = self.meter_provider().clone();
         off_runtime(move || provider.force_flush())
             .await
             .map_err(MetricsError::Flush)
@@ -157,8 +183,10 @@ impl MetricsPipeline {
     /// # Cancel safety
     /// Cancel-safe: shutdown runs on a blocking thread and completes whether or not this
     /// future is polled to the end.
-    pub async fn shutdown(self) -> Result<(), MetricsError> {
-        let provider = self.provider.clone();
+    pub async fn shutdown(mut self) -> Result<(), MetricsError> {
+        let Some(provider) = self.provider.take() else {
+            return Ok(());
+        };
         off_runtime(move || provider.shutdown())
             .await
             .map_err(MetricsError::Shutdown)

@@ -6,7 +6,10 @@ mod support;
 use std::time::Duration;
 
 use pool_core::{PoolObserver, PoolStats};
-use pool_metrics::{MetricsPipeline, MetricsSettings, Protocol};
+use pool_metrics::{
+    ENV_ENDPOINT, ENV_HEADERS, ENV_INTERVAL, ENV_METRICS_ENDPOINT, ENV_PROTOCOL, ENV_SERVICE_NAME,
+    MetricsPipeline, MetricsSettings, Protocol,
+};
 use support::{Receiver, pool, state};
 
 fn settings(receiver: &Receiver, protocol: Protocol) -> MetricsSettings {
@@ -92,4 +95,65 @@ async fn shutdown_on_a_current_thread_runtime_still_sends_the_last_values() {
         1,
         "one export: the one shutdown sent"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_standard_variables_alone_configure_the_export() {
+    for protocol in [Protocol::Grpc, Protocol::HttpProtobuf] {
+        let receiver = match protocol {
+            Protocol::Grpc => Receiver::grpc().await,
+            _ => Receiver::http().await,
+        };
+        // Over HTTP the metrics-specific endpoint is used as is (no /v1/metrics added).
+        let (variable, endpoint) = match protocol {
+            Protocol::Grpc => (ENV_ENDPOINT, receiver.endpoint()),
+            _ => (
+                ENV_METRICS_ENDPOINT,
+                format!("{}/v1/metrics", receiver.endpoint()),
+            ),
+        };
+        let settings = MetricsSettings::from_vars([
+            (variable, endpoint.as_str()),
+            (ENV_PROTOCOL, protocol.as_str()),
+            (ENV_INTERVAL, "200"),
+            (ENV_HEADERS, "authorization=Bearer%20t0ken"),
+            (ENV_SERVICE_NAME, "from-env"),
+        ])
+        .unwrap();
+        let metrics = MetricsPipeline::start(settings).unwrap();
+        metrics.register("default", PoolStats::default).unwrap();
+        let s = receiver
+            .store
+            .wait_for("an export", |s| {
+                s.metric("db.client.connection.max").is_some()
+            })
+            .await;
+        assert_eq!(
+            s.resource_attribute("service.name").as_deref(),
+            Some("from-env")
+        );
+        assert_eq!(
+            receiver.store.header("authorization").as_deref(),
+            Some("Bearer t0ken"),
+            "{protocol}"
+        );
+        metrics.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn dropping_the_pipeline_without_shutdown_neither_blocks_nor_loses_the_last_values() {
+    let receiver = Receiver::grpc().await;
+    let mut s = settings(&receiver, Protocol::Grpc);
+    s.interval = Some(Duration::from_secs(3600));
+    let metrics = MetricsPipeline::start(s).unwrap();
+    metrics.register("default", PoolStats::default).unwrap();
+    drop(metrics);
+    // The runtime stays free to carry the export that the drop started.
+    receiver
+        .store
+        .wait_for("the export of the dropped pipeline", |s| {
+            s.metric("db.client.connection.max").is_some()
+        })
+        .await;
 }
