@@ -1,0 +1,408 @@
+//! # Implementation details
+//!
+//! Turns what the checker observed into check results: pure functions, unit-tested here.
+
+use std::time::{Duration, SystemTime};
+
+use pool_core::PoolStats;
+use serde_json::json;
+
+use crate::options::HealthOptions;
+use crate::report::{CheckResult, ComponentType};
+use crate::server_facts::ServerFacts;
+use crate::status::Status;
+
+/// How the `SELECT 1` round trip went.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Connectivity {
+    /// The server answered after `latency`.
+    Answered { latency: Duration },
+    /// The connect or the query failed; the message is already free of host names.
+    Failed { message: String },
+    /// The deadline passed while `phase` (connecting, querying).
+    TimedOut {
+        phase: &'static str,
+        after: Duration,
+    },
+    /// No idle connection was free and the probe connection is off.
+    NotMeasured,
+    /// `close()` has begun: no round trip was tried.
+    Closing,
+}
+
+fn millis(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
+}
+
+fn pool(name: &str, status: Status, now: SystemTime) -> CheckResult {
+    CheckResult::new(name, ComponentType::Component, status, now)
+}
+
+fn server(name: &str, status: Status, now: SystemTime) -> CheckResult {
+    CheckResult::new(name, ComponentType::Datastore, status, now)
+}
+
+/// Readiness: fails as soon as `close()` begins.
+pub(crate) fn open_for_readiness(name: &str, closing: bool, now: SystemTime) -> CheckResult {
+    if closing {
+        pool(name, Status::Fail, now)
+            .with_value("closing", None)
+            .with_output("the pool is closing and refuses new acquires")
+    } else {
+        pool(name, Status::Pass, now).with_value("open", None)
+    }
+}
+
+/// Liveness: a draining pool is still alive (warn); a closed one is not (fail).
+pub(crate) fn open_for_liveness(
+    name: &str,
+    closing: bool,
+    closed: bool,
+    now: SystemTime,
+) -> CheckResult {
+    if closed {
+        pool(name, Status::Fail, now)
+            .with_value("closed", None)
+            .with_output("the pool is closed")
+    } else if closing {
+        pool(name, Status::Warn, now)
+            .with_value("closing", None)
+            .with_output("the pool is closing: draining checked-out connections")
+    } else {
+        pool(name, Status::Pass, now).with_value("open", None)
+    }
+}
+
+pub(crate) fn connectivity(name: &str, outcome: &Connectivity, now: SystemTime) -> CheckResult {
+    match outcome {
+        Connectivity::Answered { latency } => {
+            server(name, Status::Pass, now).with_value(millis(*latency), Some("ms"))
+        }
+        Connectivity::Failed { message } => {
+            server(name, Status::Fail, now).with_output(format!("SELECT 1 failed: {message}"))
+        }
+        Connectivity::TimedOut { phase, after } => server(name, Status::Fail, now)
+            .with_value(millis(*after), Some("ms"))
+            .with_output(format!(
+                "no answer within {} ms while {phase}",
+                after.as_millis()
+            )),
+        Connectivity::NotMeasured => server(name, Status::Warn, now).with_output(
+            "not measured: no idle connection was free and the probe connection is off",
+        ),
+        Connectivity::Closing => {
+            server(name, Status::Fail, now).with_output("not measured: the pool is closing")
+        }
+    }
+}
+
+pub(crate) fn waiting(
+    name: &str,
+    stats: &PoolStats,
+    options: &HealthOptions,
+    now: SystemTime,
+) -> CheckResult {
+    let result = |status| pool(name, status, now).with_value(stats.waiting, Some("requests"));
+    if stats.waiting > options.max_waiting {
+        result(Status::Fail).with_output(format!(
+            "{} callers waiting for a connection, more than {}",
+            stats.waiting, options.max_waiting
+        ))
+    } else {
+        result(Status::Pass)
+    }
+}
+
+pub(crate) fn connections(
+    name: &str,
+    stats: &PoolStats,
+    options: &HealthOptions,
+    now: SystemTime,
+) -> CheckResult {
+    let at_max = stats.max > 0 && stats.total >= stats.max;
+    let status = if at_max {
+        options.at_max_status
+    } else {
+        Status::Pass
+    };
+    let result = pool(name, status, now).with_value(stats.total, Some("connections"));
+    if status == Status::Pass {
+        result
+    } else {
+        result.with_output(format!(
+            "pool at its maximum: {} of {} connections open",
+            stats.total, stats.max
+        ))
+    }
+}
+
+pub(crate) fn acquire_timeouts(
+    name: &str,
+    recent: u64,
+    options: &HealthOptions,
+    now: SystemTime,
+) -> CheckResult {
+    let result = |status| pool(name, status, now).with_value(recent, Some("timeouts"));
+    if recent > options.max_acquire_timeouts {
+        result(Status::Fail).with_output(format!(
+            "{recent} acquires timed out in the last {} s",
+            options.timeout_window.as_secs()
+        ))
+    } else {
+        result(Status::Pass)
+    }
+}
+
+pub(crate) fn stats(name: &str, stats: &PoolStats, now: SystemTime) -> CheckResult {
+    let closed: serde_json::Map<String, serde_json::Value> = stats
+        .closed
+        .iter()
+        .map(|(reason, n)| (reason.as_str().to_owned(), n.into()))
+        .collect();
+    let value = json!({
+        "total": stats.total,
+        "idle": stats.idle,
+        "inUse": stats.in_use,
+        "waiting": stats.waiting,
+        "max": stats.max,
+        "min": stats.min,
+        "closing": stats.closing,
+        "utilization": stats.utilization(),
+        "acquired": stats.acquired,
+        "waited": stats.waited,
+        "created": stats.created,
+        "connectFailures": stats.connect_failures,
+        "acquireTimeouts": stats.acquire_timeouts,
+        "closed": closed,
+    });
+    pool(name, Status::Pass, now).with_value(value, None)
+}
+
+/// The server facts as report entries, keyed like [`crate::keys`].
+pub(crate) fn facts(
+    name: &str,
+    facts: &Result<ServerFacts, String>,
+    now: SystemTime,
+) -> Vec<(&'static str, CheckResult)> {
+    use crate::keys::*;
+    match facts {
+        Ok(f) => vec![
+            (
+                SERVER_VERSION,
+                server(name, Status::Pass, now).with_value(f.version.clone(), None),
+            ),
+            (
+                SERVER_MAX_CONNECTIONS,
+                server(name, Status::Pass, now).with_value(f.max_connections, Some("connections")),
+            ),
+            (
+                SERVER_RESERVED_CONNECTIONS,
+                server(name, Status::Pass, now)
+                    .with_value(f.reserved_connections, Some("connections")),
+            ),
+            (
+                SERVER_CONNECTIONS,
+                server(name, Status::Pass, now).with_value(f.connections, Some("connections")),
+            ),
+        ],
+        Err(message) => vec![(
+            SERVER_VERSION,
+            server(name, Status::Warn, now)
+                .with_output(format!("server facts unavailable: {message}")),
+        )],
+    }
+}
+
+/// What the service instances may open on one server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Budget<'a> {
+    pub(crate) instances: u32,
+    /// Connections one instance may open on this server: every pool's maximum, plus one
+    /// probe connection per pool when probes are on.
+    pub(crate) per_instance: u32,
+    /// The pools on this server.
+    pub(crate) pools: Vec<&'a str>,
+}
+
+pub(crate) fn budget(
+    name: &str,
+    budget: &Budget<'_>,
+    facts: Option<&ServerFacts>,
+    now: SystemTime,
+) -> CheckResult {
+    let needed = budget.instances.saturating_mul(budget.per_instance);
+    let Some(facts) = facts else {
+        return server(name, Status::Warn, now)
+            .with_value(needed, Some("connections"))
+            .with_output("budget unknown: the server's max_connections could not be read");
+    };
+    let available = facts.available_connections();
+    let result = |status| server(name, status, now).with_value(needed, Some("connections"));
+    if needed <= available {
+        return result(Status::Pass);
+    }
+    result(Status::Warn).with_output(format!(
+        "{} instances x {} connections ({}) = {needed}, more than the {available} the server allows \
+         ({} max_connections - {} reserved): lower max_connections or put PgBouncer in front",
+        budget.instances,
+        budget.per_instance,
+        budget.pools.join(", "),
+        facts.max_connections,
+        facts.reserved_connections,
+    ))
+}
+
+/// Removes `host` from an error message unless hosts may be shown.
+pub(crate) fn scrub(message: &str, host: &str, show_hosts: bool) -> String {
+    if show_hosts || host.is_empty() {
+        message.to_owned()
+    } else {
+        message.replace(host, "<host>")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stats(total: u32, max: u32, waiting: u32) -> PoolStats {
+        let mut s = PoolStats::default();
+        s.total = total;
+        s.in_use = total;
+        s.max = max;
+        s.waiting = waiting;
+        s
+    }
+
+    const NOW: SystemTime = SystemTime::UNIX_EPOCH;
+
+    #[test]
+    fn more_waiters_than_the_threshold_fail() {
+        let opts = HealthOptions::default();
+        assert_eq!(
+            waiting("p", &stats(10, 10, 10), &opts, NOW).status(),
+            Status::Pass
+        );
+        let r = waiting("p", &stats(10, 10, 11), &opts, NOW);
+        assert_eq!(r.status(), Status::Fail);
+        assert_eq!(
+            r.output(),
+            Some("11 callers waiting for a connection, more than 10")
+        );
+    }
+
+    #[test]
+    fn a_full_pool_warns_by_default_and_fails_when_configured() {
+        let mut opts = HealthOptions::default();
+        assert_eq!(
+            connections("p", &stats(9, 10, 0), &opts, NOW).status(),
+            Status::Pass
+        );
+        let r = connections("p", &stats(10, 10, 0), &opts, NOW);
+        assert_eq!(r.status(), Status::Warn);
+        assert_eq!(
+            r.output(),
+            Some("pool at its maximum: 10 of 10 connections open")
+        );
+        opts.at_max_status = Status::Fail;
+        assert_eq!(
+            connections("p", &stats(10, 10, 0), &opts, NOW).status(),
+            Status::Fail
+        );
+        opts.at_max_status = Status::Pass;
+        assert_eq!(
+            connections("p", &stats(10, 10, 0), &opts, NOW).output(),
+            None
+        );
+    }
+
+    #[test]
+    fn any_acquire_timeout_fails_by_default() {
+        let mut opts = HealthOptions::default();
+        assert_eq!(acquire_timeouts("p", 0, &opts, NOW).status(), Status::Pass);
+        let r = acquire_timeouts("p", 2, &opts, NOW);
+        assert_eq!(r.status(), Status::Fail);
+        assert_eq!(r.output(), Some("2 acquires timed out in the last 10 s"));
+        opts.max_acquire_timeouts = 5;
+        assert_eq!(acquire_timeouts("p", 2, &opts, NOW).status(), Status::Pass);
+    }
+
+    #[test]
+    fn closing_fails_readiness_and_only_warns_liveness() {
+        assert_eq!(open_for_readiness("p", true, NOW).status(), Status::Fail);
+        assert_eq!(open_for_readiness("p", false, NOW).status(), Status::Pass);
+        assert_eq!(
+            open_for_liveness("p", true, false, NOW).status(),
+            Status::Warn
+        );
+        assert_eq!(
+            open_for_liveness("p", true, true, NOW).status(),
+            Status::Fail
+        );
+    }
+
+    #[test]
+    fn connectivity_reports_latency_in_milliseconds() {
+        let r = connectivity(
+            "p",
+            &Connectivity::Answered {
+                latency: Duration::from_micros(1234),
+            },
+            NOW,
+        );
+        assert_eq!(r.status(), Status::Pass);
+        assert_eq!(r.observed_value(), Some(&json!(1.234)));
+        assert_eq!(r.observed_unit(), Some("ms"));
+        let t = connectivity(
+            "p",
+            &Connectivity::TimedOut {
+                phase: "connecting",
+                after: Duration::from_secs(2),
+            },
+            NOW,
+        );
+        assert_eq!(t.status(), Status::Fail);
+        assert_eq!(
+            t.output(),
+            Some("no answer within 2000 ms while connecting")
+        );
+        let n = connectivity("p", &Connectivity::NotMeasured, NOW);
+        assert_eq!(n.status(), Status::Warn);
+    }
+
+    #[test]
+    fn a_budget_over_the_server_limit_warns() {
+        let facts = ServerFacts::from_row(("15.8".into(), 100, 3, 12));
+        let b = Budget {
+            instances: 9,
+            per_instance: 11,
+            pools: vec!["default"],
+        };
+        let r = budget("default", &b, Some(&facts), NOW);
+        assert_eq!(r.status(), Status::Warn);
+        assert_eq!(r.observed_value(), Some(&json!(99)));
+        assert_eq!(
+            r.output(),
+            Some(
+                "9 instances x 11 connections (default) = 99, more than the 97 the server allows \
+                 (100 max_connections - 3 reserved): lower max_connections or put PgBouncer in front"
+            )
+        );
+        let fits = Budget { instances: 8, ..b };
+        assert_eq!(
+            budget("default", &fits, Some(&facts), NOW).status(),
+            Status::Pass
+        );
+        assert_eq!(budget("default", &fits, None, NOW).status(), Status::Warn);
+    }
+
+    #[test]
+    fn host_names_are_removed_unless_shown() {
+        let msg = "tls handshake with db.internal failed";
+        assert_eq!(
+            scrub(msg, "db.internal", false),
+            "tls handshake with <host> failed"
+        );
+        assert_eq!(scrub(msg, "db.internal", true), msg);
+    }
+}

@@ -1,0 +1,32 @@
+//! The check names of a report, in the `component:measurement` form of
+//! `application/health+json`.
+//!
+//! Each key maps to a list with one entry per pool; the entry's `componentId` is the pool's
+//! name.
+
+/// Liveness and readiness: whether the pool is open. Readiness fails as soon as `close()`
+/// begins; liveness warns while the pool drains and fails once it is closed.
+pub const POOL_OPEN: &str = "pool:open";
+/// Readiness: the `SELECT 1` round trip, in milliseconds.
+pub const CONNECTIVITY: &str = "postgres:connectivity";
+/// Readiness: callers waiting in `acquire()`.
+pub const POOL_WAITING: &str = "pool:waiting";
+/// Readiness: open connections against `max_connections`.
+pub const POOL_CONNECTIONS: &str = "pool:connections";
+/// Readiness: acquire timeouts within the configured window.
+pub const POOL_ACQUIRE_TIMEOUTS: &str = "pool:acquireTimeouts";
+/// Full report: the pool's statistics as an object (always pass).
+pub const POOL_STATS: &str = "pool:stats";
+/// Full report: the server's version string.
+pub const SERVER_VERSION: &str = "postgres:version";
+/// Full report: the server's `max_connections`.
+pub const SERVER_MAX_CONNECTIONS: &str = "postgres:maxConnections";
+/// Full report: connections reserved for superusers (and `reserved_connections` roles).
+pub const SERVER_RESERVED_CONNECTIONS: &str = "postgres:reservedConnections";
+/// Full report: client connections open on the server, all clients counted.
+pub const SERVER_CONNECTIONS: &str = "postgres:connections";
+/// Full report, only with `instances`: connections the instances may open on the pool's
+/// server, against what the server allows.
+pub const SERVER_CONNECTION_BUDGET: &str = "postgres:connectionBudget";
+/// Full report, only with `show_hosts`: the pool's `host:port/database`.
+pub const SERVER_ENDPOINT: &str = "postgres:endpoint";

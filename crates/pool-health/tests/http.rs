@@ -1,0 +1,107 @@
+//! The HTTP endpoints, exercised by a real HTTP client over 127.0.0.1.
+
+#![cfg(feature = "http")]
+
+mod support;
+
+use std::time::Duration;
+
+use pool_health::HEALTH_JSON;
+use pool_testkit::{APP_PASSWORD, TestDatabase};
+use serde_json::Value;
+use support::{checker, pool, quick, wait_idle};
+
+struct Answer {
+    status: u16,
+    content_type: String,
+    body: Value,
+}
+
+async fn get(client: &reqwest::Client, base: &str, path: &str) -> anyhow::Result<Answer> {
+    let response = client.get(format!("{base}{path}")).send().await?;
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let text = response.text().await?;
+    assert!(!text.contains(APP_PASSWORD), "{path} leaked the password");
+    Ok(Answer {
+        status,
+        content_type,
+        body: serde_json::from_str(&text)?,
+    })
+}
+
+#[tokio::test]
+async fn endpoints_answer_health_json_with_probe_status_codes() -> anyhow::Result<()> {
+    let db = TestDatabase::create().await?;
+    let pool = pool("default", db.app_options(), 2, 1);
+    wait_idle(&pool, 1).await;
+    let checker = checker(quick(), vec![pool.clone()]);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let server = tokio::spawn(pool_health::http::serve(listener, checker));
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()?;
+
+    for (path, description) in [
+        ("/health", "servio-pool health"),
+        ("/health/live", "servio-pool liveness"),
+        ("/health/ready", "servio-pool readiness"),
+    ] {
+        let answer = get(&client, &base, path).await?;
+        assert_eq!(answer.status, 200, "{path}: {}", answer.body);
+        assert_eq!(answer.content_type, HEALTH_JSON, "{path}");
+        assert_eq!(answer.body["status"], "pass", "{path}: {}", answer.body);
+        assert_eq!(answer.body["description"], description);
+        let open = &answer.body["checks"]["pool:open"][0];
+        assert_eq!(open["componentId"], "default", "{path}: {}", answer.body);
+        assert_eq!(open["status"], "pass");
+        assert!(open["time"].as_str().is_some_and(|t| t.ends_with('Z')));
+    }
+    let full = get(&client, &base, "/health").await?.body;
+    let connectivity = &full["checks"]["postgres:connectivity"][0];
+    assert_eq!(connectivity["observedUnit"], "ms");
+    assert!(connectivity["observedValue"].as_f64().is_some());
+    assert!(full["checks"]["pool:stats"][0]["observedValue"]["max"].as_u64() == Some(2));
+    assert!(full["checks"]["postgres:version"][0]["observedValue"].is_string());
+    let live = get(&client, &base, "/health/live").await?.body;
+    assert!(live["checks"].get("postgres:connectivity").is_none());
+    let unknown = client.get(format!("{base}/health/nope")).send().await?;
+    assert_eq!(unknown.status().as_u16(), 404);
+
+    // Draining: readiness 503 at once, liveness still 200 (warn).
+    let held = pool.acquire().await?;
+    let closing = support::begin_close(&pool).await;
+    let ready = get(&client, &base, "/health/ready").await?;
+    assert_eq!(ready.status, 503, "{}", ready.body);
+    assert_eq!(ready.content_type, HEALTH_JSON);
+    assert_eq!(ready.body["status"], "fail");
+    assert!(
+        ready.body["output"]
+            .as_str()
+            .is_some_and(|o| o.contains("closing"))
+    );
+    let live = get(&client, &base, "/health/live").await?;
+    assert_eq!(
+        (live.status, live.body["status"].as_str()),
+        (200, Some("warn"))
+    );
+    let full = get(&client, &base, "/health").await?;
+    assert_eq!(full.status, 503);
+
+    // Closed: liveness fails too.
+    drop(held);
+    closing.await?;
+    let live = get(&client, &base, "/health/live").await?;
+    assert_eq!(
+        (live.status, live.body["status"].as_str()),
+        (503, Some("fail"))
+    );
+    server.abort();
+    Ok(())
+}
