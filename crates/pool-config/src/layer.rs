@@ -117,7 +117,11 @@ impl Provider for Layer {
 
 /// The 1-based line and column of byte `offset` in `text`.
 fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
+    let end = (0..=offset.min(text.len()))
+        .rev()
+        .find(|i| text.is_char_boundary(*i))
+        .unwrap_or(0);
+    let before = &text[..end];
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (line, column)
@@ -131,5 +135,8 @@ mod tests {
     fn line_and_column_are_one_based() {
         assert_eq!(line_and_column("a = 1\nb = ", 10), (2, 5));
         assert_eq!(line_and_column("x", 0), (1, 1));
+        // An offset inside a multi-byte character or past the end never panics.
+        assert_eq!(line_and_column("é\nx", 1), (1, 1));
+        assert_eq!(line_and_column("ab", 99), (1, 3));
     }
 }

@@ -284,7 +284,7 @@ fn lifetimes(l: &mut Lints<'_>) {
             );
         }
         if let Some(lifetime) = s.max_lifetime
-            && idle + Duration::from_secs(1) > lifetime
+            && idle.saturating_add(Duration::from_secs(1)) > lifetime
         {
             l.add(
                 Level::Warn,
@@ -359,11 +359,11 @@ fn server_budget<'a>(
     for (name, s) in pools {
         let entry = servers.entry((&s.host, s.port)).or_default();
         entry.0.push(name);
-        entry.1 += u64::from(s.max_connections);
+        entry.1 = entry.1.saturating_add(u64::from(s.max_connections));
     }
     servers
         .into_values()
-        .filter(|(_, total)| total * instances > budget)
+        .filter(|(_, total)| total.saturating_mul(instances) > budget)
         .map(|(names, total)| Finding {
             level: Level::Warn,
             pool: names.join(", "),
@@ -373,7 +373,7 @@ fn server_budget<'a>(
                 "{total} per instance × {instances} instance(s) = {} connections, above the \
                  server's max_connections ({server_max}) minus {} reserved: lower \
                  max_connections or put PgBouncer in front",
-                total * instances,
+                total.saturating_mul(instances),
                 context.reserved_connections
             ),
             reference: NODE_PG_POOLING,

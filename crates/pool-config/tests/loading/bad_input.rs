@@ -348,3 +348,33 @@ fn settings_built_in_code_are_validated_too() {
         "1 configuration error\n- invalid `max_connections` = 0 from set in code: expected a whole number of at least 1: a pool of 0 connections can never serve"
     );
 }
+
+#[test]
+fn odd_values_give_errors_not_panics() {
+    let cases = [
+        (
+            "max_connections = 1979-05-27T07:32:00Z",
+            "`max_connections` = a table",
+        ),
+        ("host = [\"a\", \"b\"]", "`host` = an array"),
+        ("idle_timeout = 1.5", "`idle_timeout` = 1.5"),
+        ("password = { nested = 1 }", "invalid `password` from"),
+        ("[pools]\nreplica = 3", "`pools.replica` = 3"),
+        ("port = 0", "`port` = 0"),
+        (
+            "max_connections = 99999999999",
+            "`max_connections` = 99999999999",
+        ),
+    ];
+    for (toml, expected) in cases {
+        let errors = Fixture::with(&[("default.toml", toml)]).errors(&[]);
+        assert_one_error(&errors, &[expected]);
+    }
+    // A byte-order mark and an empty file are fine.
+    Fixture::with(&[(
+        "default.toml",
+        "\u{feff}max_connections = 3\nmin_connections = 1",
+    )])
+    .load(&[]);
+    Fixture::with(&[("default.toml", "")]).load(&[]);
+}

@@ -366,3 +366,27 @@ fn findings_display_level_pool_key_value_reason_and_reference() {
         "{text}"
     );
 }
+
+#[test]
+fn extreme_values_are_judged_without_overflow() {
+    let huge = "18446744073709551615s";
+    let env = [
+        ("SERVIO_POOL_IDLE_TIMEOUT", huge),
+        ("SERVIO_POOL_MAX_LIFETIME", huge),
+        ("SERVIO_POOL_MAX_CONNECTIONS", "4294967295"),
+        ("SERVIO_POOL_POOLS__REPLICA__MAX_CONNECTIONS", "4294967295"),
+    ];
+    let settings = Fixture::empty().load(&env);
+    let context = LintContext {
+        instances: Some(u32::MAX),
+        server_max_connections: Some(100),
+        ..LintContext::default()
+    };
+    let findings = settings.lint(&context);
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.key == "idle_timeout" && f.message.contains("too long"))
+    );
+    assert!(findings.iter().any(|f| f.pool == "default, replica"));
+}
