@@ -82,9 +82,9 @@ impl DatabaseUrl {
                 )));
             };
             if *key == "ssl_mode" {
-                value.parse::<SslMode>().map_err(|accepted| {
-                    fail(format!("sslmode = `{value}`: expected {accepted}"))
-                })?;
+                value
+                    .parse::<SslMode>()
+                    .map_err(|accepted| fail(format!("sslmode `{value}` is not {accepted}")))?;
             }
             put(key, value.into_owned());
         }

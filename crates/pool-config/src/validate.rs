@@ -75,9 +75,7 @@ pub(crate) fn check_pool(profile: Profile, pool: &NamedPool, errors: &mut Config
                 errors.push(ConfigError::Required {
                     key: pool.written_key(key),
                     profile,
-                    variable: format!(
-                        "{variable} (or DATABASE_URL, or `{key}` in config/{profile}.toml)"
-                    ),
+                    variable: format!("{variable} (or DATABASE_URL, or `{key}` in {profile}.toml)"),
                 });
             }
         }

@@ -126,16 +126,16 @@ fn production_names_the_variable_for_each_missing_connection_setting() {
             errors,
             [
                 format!(
-                    "`host` is required in the {profile} profile: set DB_HOST (or DATABASE_URL, or `host` in config/{profile}.toml)"
+                    "`host` is required in the {profile} profile: set DB_HOST (or DATABASE_URL, or `host` in {profile}.toml)"
                 ),
                 format!(
-                    "`database` is required in the {profile} profile: set DB_NAME (or DATABASE_URL, or `database` in config/{profile}.toml)"
+                    "`database` is required in the {profile} profile: set DB_NAME (or DATABASE_URL, or `database` in {profile}.toml)"
                 ),
                 format!(
-                    "`username` is required in the {profile} profile: set DB_USERNAME (or DATABASE_URL, or `username` in config/{profile}.toml)"
+                    "`username` is required in the {profile} profile: set DB_USERNAME (or DATABASE_URL, or `username` in {profile}.toml)"
                 ),
                 format!(
-                    "`password` is required in the {profile} profile: set DB_PASSWORD or DB_PASSWORD_FILE (or DATABASE_URL, or `password` in config/{profile}.toml)"
+                    "`password` is required in the {profile} profile: set DB_PASSWORD or DB_PASSWORD_FILE (or DATABASE_URL, or `password` in {profile}.toml)"
                 ),
             ]
         );
@@ -184,7 +184,7 @@ fn an_invalid_database_url_says_why() {
         ("mysql://u@h/db", "the scheme is `mysql`"),
         (
             "postgres://u@h/db?sslmode=sometimes",
-            "sslmode = `sometimes`",
+            "sslmode `sometimes` is not one of disable",
         ),
         (
             "postgres://u@h/db?pool_size=4",
