@@ -5,6 +5,7 @@
 //! backoff, release, retirement, cleanup of dirty connections and graceful closes.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::time::Duration;
 
@@ -27,7 +28,7 @@ pub(crate) struct Inner<C: Connector> {
     /// Signalled on every release and removal while the pool is closing.
     pub(crate) close_notify: Notify,
     runtime: Option<Handle>,
-    maintenance_started: OnceLock<()>,
+    maintenance_started: AtomicBool,
     /// Idle timeouts, validation or keepalive need each connection's last use.
     pub(crate) track_last_use: bool,
 }
@@ -55,7 +56,7 @@ impl<C: Connector> Inner<C> {
             observer: OnceLock::new(),
             close_notify: Notify::new(),
             runtime: Handle::try_current().ok(),
-            maintenance_started: OnceLock::new(),
+            maintenance_started: AtomicBool::new(false),
             track_last_use,
         }
     }
@@ -99,13 +100,14 @@ impl<C: Connector> Inner<C> {
 
     /// Starts the maintenance task once, when a runtime is available.
     pub(crate) fn ensure_maintenance(self: &Arc<Self>) {
-        if self.maintenance_started.get().is_some() {
+        // Ordering: the flag only guards against a second task; nothing else is published.
+        if self.maintenance_started.swap(true, Ordering::Relaxed) {
             return;
         }
         let weak = Arc::downgrade(self);
         let tick = self.options.tick();
-        if self.spawn(crate::maintenance::run(weak, tick)) {
-            let _ = self.maintenance_started.set(());
+        if !self.spawn(crate::maintenance::run(weak, tick)) {
+            self.maintenance_started.store(false, Ordering::Relaxed);
         }
     }
 

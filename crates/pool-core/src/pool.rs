@@ -215,7 +215,8 @@ impl<C: Connector> Inner<C> {
             if stale {
                 return Ok(Step::Validate(live));
             }
-            let since = self.checkout_clock();
+            // An observer's start time doubles as the checkout time: one clock read.
+            let since = started.or_else(|| self.checkout_clock());
             let key = st.register_checkout(location, since);
             st.check_invariants();
             drop(st);

@@ -126,3 +126,42 @@ async fn thousands_of_random_cancellations_keep_counts_and_capacity() {
     // No connection leaked: every live one is counted by the pool.
     assert_eq!(connector.open(), i64::from(pool.stats().total));
 }
+
+/// The same storm on several threads with real (short) time, so the lock-free parts race for
+/// real; debug assertions check the counts inside the pool at every step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_cancellations_on_many_threads_keep_counts_and_capacity() {
+    const MAX: u32 = 3;
+    let (pool, connector) = pool(
+        quiet(MAX)
+            .acquire_timeout(Duration::from_millis(500))
+            .connect_timeout(Duration::from_millis(50))
+            .max_uses(5)
+            .connect_backoff(Duration::from_millis(1), Duration::from_millis(5)),
+    );
+    connector.set_connect(Behavior::Stall(Duration::from_micros(200)));
+    let mut workers = Vec::new();
+    for _ in 0..8 {
+        let pool = pool.clone();
+        workers.push(tokio::spawn(async move {
+            for _ in 0..200 {
+                let patience = Duration::from_micros(fastrand::u64(0..400));
+                if let Ok(Ok(mut conn)) = tokio::time::timeout(patience, pool.acquire()).await {
+                    conn.in_transaction = fastrand::u8(..8) == 0;
+                    tokio::task::yield_now().await;
+                }
+                assert_consistent(&pool.stats());
+            }
+        }));
+    }
+    for w in workers {
+        w.await.unwrap();
+    }
+    let held = futures_util::future::join_all((0..MAX).map(|_| pool.acquire())).await;
+    assert!(
+        held.iter().all(Result::is_ok),
+        "full capacity after the storm"
+    );
+    let stats = pool.stats();
+    assert_eq!((stats.total, stats.waiting), (MAX, 0));
+}

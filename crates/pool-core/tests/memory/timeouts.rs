@@ -128,3 +128,22 @@ async fn query_timeout_discards_the_connection_and_cancels_the_backend() {
     assert_eq!(n.unwrap(), 2);
     assert_eq!(pool.stats().idle, 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_acquire_that_runs_out_while_validating_says_so() {
+    let (pool, connector) = pool(
+        quiet(1)
+            .validate_after_idle(Duration::from_secs(1))
+            .validation_timeout(Duration::from_secs(60))
+            .acquire_timeout(Duration::from_secs(2)),
+    );
+    drop(pool.acquire().await.unwrap());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    connector.set_validate(Behavior::Hang);
+    let err = pool.acquire().await.unwrap_err();
+    assert_eq!(err.timeout_phase(), Some(TimeoutPhase::Validating), "{err}");
+    // The connection whose validation was abandoned is not handed out again.
+    settle().await;
+    let stats = pool.stats();
+    assert_eq!((stats.total, stats.in_use), (0, 0));
+}
