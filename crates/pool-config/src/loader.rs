@@ -1,5 +1,6 @@
 //! Builds [`Settings`] from built-in defaults, `config/*.toml` and the environment.
 
+use std::fmt;
 use std::path::PathBuf;
 
 use figment::{Figment, Provider};
@@ -27,11 +28,27 @@ use crate::{ConfigError, ConfigErrors, Profile, Settings, Source};
 /// assert_eq!(settings.profile(), Profile::Test);
 /// assert_eq!(settings.pool("default").unwrap().password.expose(), "12345");
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Loader {
     config_dir: Option<PathBuf>,
     profile: Option<Profile>,
     env: Option<Vec<(String, String)>>,
+}
+
+impl fmt::Debug for Loader {
+    /// Shows the variables' names only: their values include passwords.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names = self.env.as_ref().map(|env| {
+            env.iter()
+                .map(|(name, _)| name.as_str())
+                .collect::<Vec<_>>()
+        });
+        f.debug_struct("Loader")
+            .field("config_dir", &self.config_dir)
+            .field("profile", &self.profile)
+            .field("env", &names)
+            .finish()
+    }
 }
 
 impl Loader {

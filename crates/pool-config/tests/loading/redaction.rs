@@ -8,7 +8,7 @@ const PASSWORD: &str = "Zx9-pr1vate-Pw";
 
 /// Every rendering of a load result that a service might log.
 fn renderings(loader: Loader) -> String {
-    let mut out = String::new();
+    let mut out = format!("{loader:?}\n");
     match loader.load_lenient() {
         Ok((settings, errors)) => {
             out.push_str(&format!(
