@@ -298,10 +298,6 @@ impl DockerServer {
         Endpoint::local("127.0.0.1", self.port)
     }
 
-    pub(crate) fn image(&self) -> &str {
-        &self.image
-    }
-
     pub(crate) fn id(&self) -> &str {
         self.container.id()
     }

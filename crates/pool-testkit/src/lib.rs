@@ -14,6 +14,7 @@ mod proxy;
 mod server;
 mod state_dir;
 mod test_postgres;
+mod tls;
 
 pub use backend::{BACKEND_ENV, Backend, DATABASE_URL_ENV, UnknownBackend};
 pub use credentials::{APP_PASSWORD, APP_USER, SUPERUSER, SUPERUSER_PASSWORD};
@@ -25,3 +26,4 @@ pub use proxy::{FaultProxy, ProxyMode};
 pub use server::{RestartMode, TestServer};
 pub use state_dir::sweep_leftovers;
 pub use test_postgres::TestPostgres;
+pub use tls::TestCertificates;

@@ -53,7 +53,10 @@ impl TestPostgres {
     /// Cancelling it stops whatever was started so far (or the watchdog does, at exit).
     pub async fn start(backend: Backend) -> anyhow::Result<Self> {
         match backend {
-            Backend::Docker => Self::docker("asked for with docker".to_owned()).await,
+            Backend::Docker => {
+                let why = crate::docker::availability().await?;
+                Self::docker(format!("asked for with docker; {why}")).await
+            }
             Backend::Native => Self::native("asked for with native".to_owned()).await,
             Backend::Url => Self::url("asked for with url".to_owned()).await,
             Backend::Auto => Self::auto().await,
@@ -112,7 +115,6 @@ impl TestPostgres {
 
     async fn docker(reason: String) -> anyhow::Result<Self> {
         let server = DockerServer::start().await?;
-        let reason = format!("{reason}; image {}", server.image());
         Ok(Self {
             backend: Backend::Docker,
             reason,

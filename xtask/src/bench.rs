@@ -1,0 +1,173 @@
+//! `cargo xtask bench`: provision PostgreSQL, run the criterion benchmarks of `benches/`
+//! (servio-pool against deadpool, bb8 and sqlx's `PgPool`), print the summary table.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use pool_testkit::{BACKEND_ENV, Backend, DATABASE_URL_ENV, TestPostgres};
+
+use crate::shell::{cargo, runtime, step, workspace_root};
+
+/// The benchmark binaries of `benches/`, in the order cargo runs them.
+const BENCHES: [&str; 4] = ["contended", "metrics", "postgres", "uncontended"];
+/// The one that needs PostgreSQL.
+const NEEDS_POSTGRES: &str = "postgres";
+
+/// Options of `cargo xtask bench`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub(crate) struct Args {
+    /// A short smoke run for CI: every benchmark runs briefly to show it works; its numbers
+    /// are not measurements.
+    #[arg(long)]
+    quick: bool,
+    /// Run only this benchmark (contended, metrics, postgres, uncontended); repeatable.
+    #[arg(long = "bench", value_name = "NAME", value_parser = clap::builder::PossibleValuesParser::new(BENCHES))]
+    benches: Vec<String>,
+    /// Where PostgreSQL comes from: docker, native, url or auto (default: SERVIO_TEST_BACKEND,
+    /// else native: docker's port mapping adds a proxy hop to every round trip).
+    #[arg(long, value_name = "BACKEND")]
+    backend: Option<Backend>,
+    /// Extra arguments for the criterion binaries (e.g. a filter: `cargo xtask bench --
+    /// servio-pool`).
+    #[arg(last = true)]
+    criterion_args: Vec<String>,
+}
+
+pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
+    runtime()?.block_on(run_async(args))
+}
+
+async fn run_async(args: &Args) -> anyhow::Result<()> {
+    let target = target_dir();
+    let selected: Vec<&str> = if args.benches.is_empty() {
+        BENCHES.to_vec()
+    } else {
+        args.benches.iter().map(String::as_str).collect()
+    };
+    if !args.quick {
+        warn_if_busy();
+    }
+
+    let server = if selected.contains(&NEEDS_POSTGRES) {
+        Some(provision(args).await?)
+    } else {
+        None
+    };
+
+    let results = target.join("bench-results");
+    if args.benches.is_empty() && results.exists() {
+        // A full run replaces every result, so none of an older run can slip into the table.
+        std::fs::remove_dir_all(&results)
+            .with_context(|| format!("cannot remove the old results in {}", results.display()))?;
+    }
+
+    let mut command = cargo();
+    command.args(["bench", "--package", "benches", "--locked"]);
+    for bench in &selected {
+        command.args(["--bench", bench]);
+    }
+    command.arg("--");
+    if args.quick {
+        // Criterion's test mode runs each benchmark once; the summary passes shorten too.
+        command.arg("--test").env(benches_env::QUICK, "1");
+    }
+    command.args(&args.criterion_args).env(benches_env::DIR, &target);
+    if let Some(server) = &server {
+        command
+            .env(DATABASE_URL_ENV, server.superuser_url())
+            .env(BACKEND_ENV, Backend::Url.as_str());
+    }
+    let (title, why) = if args.quick {
+        ("quick benchmark smoke run", "every benchmark runs briefly to show it still works")
+    } else {
+        (
+            "benchmarks",
+            "criterion per case, then a fixed-duration pass per pool for the summary (several minutes)",
+        )
+    };
+    let result = step(
+        title,
+        why,
+        "Read the panic or error above: a benchmark stops when a pool fails. Rerun one with \
+         `cargo xtask bench --quick --bench <name>`",
+        command,
+    )
+    .await;
+    if let Some(server) = server {
+        println!("\n==> stopping the benchmark PostgreSQL ({} backend)", server.backend());
+        drop(server);
+    }
+    result?;
+
+    let summary = target.join("bench-summary.md");
+    let text = std::fs::read_to_string(&summary)
+        .with_context(|| format!("the benchmarks wrote no summary at {}", summary.display()))?;
+    println!("\n{text}");
+    println!("summary: {}", summary.display());
+    println!("criterion reports: {}", target.join("criterion/report/index.html").display());
+    Ok(())
+}
+
+/// The names the benchmark binaries read (kept in step with `benches/src/bench_env.rs`).
+mod benches_env {
+    /// `1` for a quick smoke run.
+    pub(super) const QUICK: &str = "SERVIO_BENCH_QUICK";
+    /// Where `bench-results/` and `bench-summary.md` go.
+    pub(super) const DIR: &str = "SERVIO_BENCH_DIR";
+}
+
+async fn provision(args: &Args) -> anyhow::Result<TestPostgres> {
+    let backend = match args.backend {
+        Some(backend) => backend,
+        None if std::env::var_os(BACKEND_ENV).is_some() => Backend::from_env()?,
+        None => Backend::Native,
+    };
+    println!("\n==> cleaning up after earlier runs");
+    match pool_testkit::sweep_leftovers() {
+        0 => println!("    nothing was left behind"),
+        n => println!("    removed {n} server(s), container(s) or directory(ies) left by killed runs"),
+    }
+    println!("\n==> provisioning PostgreSQL for the benchmarks (backend: {backend})");
+    let server = tokio::select! {
+        server = TestPostgres::start(backend) => server.map_err(|error| {
+            error.context(format!(
+                "cannot provision PostgreSQL for the benchmarks with the {backend} backend \
+                 (choose another with --backend, or skip it: --bench contended --bench metrics \
+                 --bench uncontended)"
+            ))
+        })?,
+        _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted (Ctrl-C) while provisioning PostgreSQL"),
+    };
+    println!(
+        "    using the {} backend: PostgreSQL at {}:{}\n    why: {}",
+        server.backend(),
+        server.host(),
+        server.port(),
+        server.reason()
+    );
+    Ok(server)
+}
+
+/// `CARGO_TARGET_DIR`, else the workspace's `target/`.
+fn target_dir() -> PathBuf {
+    let root = workspace_root();
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => root.join(dir),
+        None => root.join("target"),
+    }
+}
+
+/// Timings on a busy machine mislead: say so before a full run.
+fn warn_if_busy() {
+    let Ok(loadavg) = std::fs::read_to_string("/proc/loadavg") else {
+        return;
+    };
+    let load: f64 = loadavg.split_whitespace().next().and_then(|l| l.parse().ok()).unwrap_or(0.0);
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from) as f64;
+    if load > cpus * 0.5 {
+        println!(
+            "\n==> note: load average {load:.1} on {cpus} CPUs: other work competes with the \
+             benchmarks, so their numbers will be noisy"
+        );
+    }
+}
