@@ -4,7 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use opentelemetry::KeyValue;
-use opentelemetry::metrics::Histogram;
+use opentelemetry::metrics::{BoundHistogram, Histogram};
 use pool_core::PoolObserver;
 
 /// The three duration histograms, shared by every pool's observer.
@@ -18,20 +18,24 @@ pub(crate) struct Histograms {
 /// A [`PoolObserver`] recording one pool's connect, wait and checkout times into
 /// `db.client.connection.create_time`, `.wait_time` and `.use_time`.
 ///
-/// Built by [`crate::PoolMetrics::register`]; its attributes are computed once, so an event
-/// costs a hash lookup and an atomic update in the SDK, no allocation. Counts (timeouts,
-/// closes) are not recorded here: they are read exactly from the pool's cumulative
-/// statistics at collection time.
+/// Built by [`crate::PoolMetrics::register`]. The histograms are bound to the pool's
+/// attributes once, so an event is a bucket search and an update of that pool's histogram
+/// state: no attribute lookup, no allocation. Counts (timeouts, closes) are not recorded
+/// here: they are read exactly from the pool's cumulative statistics at collection time.
 pub struct MetricsObserver {
-    attributes: [KeyValue; 1],
-    histograms: Histograms,
+    pool: String,
+    create_time: BoundHistogram<f64>,
+    wait_time: BoundHistogram<f64>,
+    use_time: BoundHistogram<f64>,
 }
 
 impl MetricsObserver {
-    pub(crate) fn new(attributes: [KeyValue; 1], histograms: Histograms) -> Self {
+    pub(crate) fn new(pool: &str, attributes: &[KeyValue], histograms: &Histograms) -> Self {
         MetricsObserver {
-            attributes,
-            histograms,
+            pool: pool.to_owned(),
+            create_time: histograms.create_time.bind(attributes),
+            wait_time: histograms.wait_time.bind(attributes),
+            use_time: histograms.use_time.bind(attributes),
         }
     }
 }
@@ -39,27 +43,21 @@ impl MetricsObserver {
 impl fmt::Debug for MetricsObserver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MetricsObserver")
-            .field("pool", &self.attributes[0].value.as_str())
+            .field("pool", &self.pool)
             .finish()
     }
 }
 
 impl PoolObserver for MetricsObserver {
     fn on_connect(&self, elapsed: Duration) {
-        self.histograms
-            .create_time
-            .record(elapsed.as_secs_f64(), &self.attributes);
+        self.create_time.record(elapsed.as_secs_f64());
     }
 
     fn on_acquire(&self, wait: Duration) {
-        self.histograms
-            .wait_time
-            .record(wait.as_secs_f64(), &self.attributes);
+        self.wait_time.record(wait.as_secs_f64());
     }
 
     fn on_release(&self, used: Duration) {
-        self.histograms
-            .use_time
-            .record(used.as_secs_f64(), &self.attributes);
+        self.use_time.record(used.as_secs_f64());
     }
 }

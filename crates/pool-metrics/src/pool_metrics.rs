@@ -181,8 +181,9 @@ impl PoolMetrics {
     ) -> Result<Arc<MetricsObserver>, MetricsError> {
         let registered = Registered::new(name, Box::new(stats));
         let observer = Arc::new(MetricsObserver::new(
-            registered.pool.clone(),
-            self.histograms.clone(),
+            name,
+            &registered.pool,
+            &self.histograms,
         ));
         let mut pools = self.pools.write().unwrap_or_else(|e| e.into_inner());
         if pools.iter().any(|p| p.name == name) {
