@@ -33,6 +33,9 @@ pub(crate) struct EnvLayers {
     pub(crate) masked_url: Option<String>,
     /// The file `DB_PASSWORD_FILE` names.
     pub(crate) password_file: Option<PathBuf>,
+    /// Whether a password variable is set, even one that could not be used (its error is
+    /// reported; a second "password is required" would only repeat it).
+    pub(crate) password_given: bool,
 }
 
 impl EnvLayers {
@@ -69,6 +72,7 @@ pub(crate) fn layers(env: &[(String, String)], errors: &mut ConfigErrors) -> Env
         }
     }
     let password_file = var(env, "DB_PASSWORD_FILE");
+    out.password_given = password_file.is_some() || var(env, "DB_PASSWORD").is_some();
     for (name, key) in DB_VARS {
         if let Some(value) = var(env, name) {
             if name == "DB_PASSWORD" && password_file.is_some() {

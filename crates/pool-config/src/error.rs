@@ -134,6 +134,11 @@ impl ConfigErrors {
         }
     }
 
+    /// Keeps only the errors `keep` selects.
+    pub(crate) fn retain(&mut self, keep: impl FnMut(&ConfigError) -> bool) {
+        self.errors.retain(keep);
+    }
+
     /// `Ok(value)` when there are no errors, else `Err(self)`.
     pub(crate) fn into_result<T>(self, value: T) -> Result<T, ConfigErrors> {
         if self.is_empty() {

@@ -155,6 +155,9 @@ impl Loader {
         for pool in &pools {
             crate::validate::check_pool(profile, pool, &mut errors);
         }
+        if env_layers.password_given {
+            errors.retain(|e| !matches!(e, ConfigError::Required { key, .. } if key == "password"));
+        }
         let settings = Settings {
             profile,
             pools,

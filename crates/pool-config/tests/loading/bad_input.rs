@@ -161,6 +161,15 @@ fn an_unreadable_password_file_names_the_path_and_variable() {
     std::fs::write(&binary, [0xff, 0xfe, b'x']).unwrap();
     let errors = fixture.errors(&[("DB_PASSWORD_FILE", binary.to_str().unwrap())]);
     assert!(errors[0].contains("DB_PASSWORD_FILE"), "{errors:?}");
+    // In production the unusable file is the one error about the password.
+    let mut env = crate::support::CONNECTION.to_vec();
+    env.retain(|(k, _)| *k != "DB_PASSWORD");
+    env.extend([
+        ("APP_ENV", "production"),
+        ("DB_PASSWORD_FILE", "/nonexistent/secret"),
+    ]);
+    let errors = Fixture::empty().errors(&env);
+    assert_eq!(errors.len(), 1, "{errors:#?}");
 }
 
 #[test]
