@@ -17,8 +17,8 @@ use crate::status::Status;
 pub(crate) enum Connectivity {
     /// The server answered after `latency`.
     Answered { latency: Duration },
-    /// The connect or the query failed; the message is already free of host names.
-    Failed { message: String },
+    /// `what` (connect, SELECT 1) failed; the message is already free of host names.
+    Failed { what: &'static str, message: String },
     /// The deadline passed while `phase` (connecting, querying).
     TimedOut {
         phase: &'static str,
@@ -78,8 +78,8 @@ pub(crate) fn connectivity(name: &str, outcome: &Connectivity, now: SystemTime) 
         Connectivity::Answered { latency } => {
             server(name, Status::Pass, now).with_value(millis(*latency), Some("ms"))
         }
-        Connectivity::Failed { message } => {
-            server(name, Status::Fail, now).with_output(format!("SELECT 1 failed: {message}"))
+        Connectivity::Failed { what, message } => {
+            server(name, Status::Fail, now).with_output(format!("{what} failed: {message}"))
         }
         Connectivity::TimedOut { phase, after } => server(name, Status::Fail, now)
             .with_value(millis(*after), Some("ms"))

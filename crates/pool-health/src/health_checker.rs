@@ -176,7 +176,8 @@ impl HealthChecker {
             let observation = match handle {
                 Some(handle) => Some(handle.await.unwrap_or_else(|error| {
                     Arc::new(Observation::now(Connectivity::Failed {
-                        message: format!("the health check task failed: {error}"),
+                        what: "the check",
+                        message: format!("its task ended early: {error}"),
                     }))
                 })),
                 None => None,

@@ -84,7 +84,11 @@ pub(crate) async fn observe_on(
         Ok(Ok(latency)) => Connectivity::Answered { latency },
         Ok(Err(error)) => {
             let message = redaction.message(&error);
-            return (Connectivity::Failed { message }, None, After::Retry);
+            let failed = Connectivity::Failed {
+                what: "SELECT 1",
+                message,
+            };
+            return (failed, None, After::Retry);
         }
         Err(_) => {
             let connectivity = Connectivity::TimedOut {
@@ -128,6 +132,7 @@ pub(crate) async fn connect(
     match timeout_at(deadline, PgConnection::connect_with(options)).await {
         Ok(Ok(conn)) => Ok(conn),
         Ok(Err(error)) => Err(Connectivity::Failed {
+            what: "connect",
             message: redaction.message(&error),
         }),
         Err(_) => Err(Connectivity::TimedOut {

@@ -15,6 +15,8 @@ pub struct ServerFacts {
     /// `reserved_connections` on PostgreSQL 16 and later.
     pub reserved_connections: u32,
     /// Client connections open on the server now, from every client (this pool's included).
+    /// Sessions of other roles count too: a role without `pg_read_all_stats` cannot see
+    /// their kind, so every session of a user in a database counts as a client.
     pub connections: u32,
 }
 
@@ -24,7 +26,8 @@ impl ServerFacts {
         current_setting('max_connections')::int4, \
         current_setting('superuser_reserved_connections')::int4 \
           + coalesce(current_setting('reserved_connections', true)::int4, 0), \
-        (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')::int4";
+        (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' \
+           OR (backend_type IS NULL AND datid IS NOT NULL AND usesysid IS NOT NULL))::int4";
 
     pub(crate) fn from_row(row: (String, i32, i32, i32)) -> Self {
         let unsigned = |v: i32| u32::try_from(v).unwrap_or(0);

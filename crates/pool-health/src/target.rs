@@ -127,7 +127,11 @@ impl Target {
                     return self.over_probe(started, deadline, facts).await;
                 }
                 let message = self.redaction.message(&error);
-                return (Connectivity::Failed { message }, None);
+                let failed = Connectivity::Failed {
+                    what: "SELECT 1",
+                    message,
+                };
+                return (failed, None);
             }
             Err(_) => {
                 let connectivity = Connectivity::TimedOut {

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod check;
 mod config;
 
 /// Operate servio-pool: show, check and document the configuration.
@@ -23,6 +24,8 @@ enum Command {
     /// Show the effective settings of every pool with their sources, check them, or print
     /// them as documentation.
     Config(config::ConfigArgs),
+    /// Check the configured databases and pools: exit 0 on pass or warn, 1 on fail.
+    Check(check::CheckArgs),
 }
 
 fn main() -> ExitCode {
@@ -30,5 +33,6 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Config(args) => config::run(&args),
+        Command::Check(args) => check::run(&args),
     }
 }
