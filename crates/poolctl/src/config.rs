@@ -25,8 +25,8 @@ pub(crate) struct ConfigArgs {
     /// Load every profile (with --format markdown: the configuration documentation).
     #[arg(long)]
     all_profiles: bool,
-    /// Directory holding default.toml and <profile>.toml; default: SERVIO_CONFIG_DIR, else
-    /// ./config.
+    /// Directory holding default.toml and the profile file (production.toml, ...); default:
+    /// SERVIO_CONFIG_DIR, else ./config.
     #[arg(long, value_name = "DIR")]
     config_dir: Option<PathBuf>,
     /// Output format.
