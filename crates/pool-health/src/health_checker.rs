@@ -130,6 +130,9 @@ impl HealthChecker {
     /// Readiness: the database answers within the deadline, the pool is not closing, and
     /// its load is within the thresholds.
     ///
+    /// # Panics
+    /// Outside a Tokio runtime: round trips run in spawned tasks.
+    ///
     /// # Cancel safety
     /// Cancel safe: round trips run in spawned tasks, so dropping this future never leaves a
     /// connection with a reply in flight; their results still fill the cache.
@@ -139,6 +142,9 @@ impl HealthChecker {
 
     /// The full report: readiness, plus each pool's statistics and its server's facts.
     ///
+    /// # Panics
+    /// Outside a Tokio runtime, as [`ready`](Self::ready).
+    ///
     /// # Cancel safety
     /// Cancel safe, as [`ready`](Self::ready).
     pub async fn report(&self) -> HealthReport {
@@ -146,6 +152,9 @@ impl HealthChecker {
     }
 
     /// The report for `probe`.
+    ///
+    /// # Panics
+    /// Outside a Tokio runtime, as [`ready`](Self::ready).
     ///
     /// # Cancel safety
     /// Cancel safe, as [`ready`](Self::ready).
