@@ -191,8 +191,8 @@ impl PoolOptions {
         self
     }
 
-    /// At most this many callers wait in `acquire()`; more are refused at once with
-    /// [`PoolError::TooManyWaiters`]. Default: unbounded.
+    /// At most this many callers wait in `acquire()` while the pool is at `max_connections`;
+    /// more are refused at once with [`PoolError::TooManyWaiters`]. Default: unbounded.
     pub fn max_waiters(mut self, n: impl Into<Option<u32>>) -> Self {
         self.max_waiters = n.into();
         self

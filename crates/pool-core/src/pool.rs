@@ -228,8 +228,11 @@ impl<C: Connector> Inner<C> {
                 started,
             )));
         }
+        // Shed only when this caller would really queue: a pool with room opens a connection
+        // for it instead.
         if let Some(max) = self.options.max_waiters
             && st.waiting() >= max
+            && st.total + st.connecting >= self.options.max_connections
         {
             drop(st);
             tracing::warn!(pool = %self.name(), max_waiters = max, "acquire refused: too many waiters");

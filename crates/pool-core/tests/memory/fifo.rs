@@ -67,3 +67,15 @@ async fn max_waiters_sheds_load_with_a_clear_error() {
     assert!(err.to_string().contains("max_waiters"));
     assert_eq!(pool.stats().waiting, 2);
 }
+
+#[tokio::test(start_paused = true)]
+async fn max_waiters_zero_still_lets_the_pool_grow() {
+    let (pool, _) = pool(quiet(2).max_waiters(0));
+    let first = pool.acquire().await.unwrap();
+    let second = pool.acquire().await.unwrap();
+    assert!(matches!(
+        pool.acquire().await,
+        Err(PoolError::TooManyWaiters { .. })
+    ));
+    drop((first, second));
+}

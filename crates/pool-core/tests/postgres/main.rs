@@ -2,6 +2,7 @@
 
 mod lifecycle;
 mod queries;
+mod session;
 
 use std::time::Duration;
 

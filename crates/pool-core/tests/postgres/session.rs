@@ -1,0 +1,134 @@
+//! Session handling: reset on release, the after_connect hook, read-only servers, PgBouncer.
+
+use std::time::Duration;
+
+use pool_config::PgBouncerMode;
+use pool_core::{CloseReason, PgConnector, PoolOptions};
+use pool_testkit::{PgBouncer, PoolMode, TestDatabase};
+use sqlx::AssertSqlSafe;
+
+use crate::{build, settings_for};
+
+#[tokio::test]
+async fn reset_on_release_clears_session_state_and_prepared_statements_keep_working() {
+    let db = TestDatabase::create().await.unwrap();
+    let mut settings = settings_for(&db);
+    settings.max_connections = 1;
+    settings.min_connections = 0;
+    settings.reset_on_release = true;
+    let pool = build("reset", &settings);
+    {
+        let mut conn = pool.acquire().await.unwrap();
+        sqlx::raw_sql("SET work_mem = '7MB'")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        let one: i32 = sqlx::query_scalar("SELECT $1::int")
+            .bind(1)
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        assert_eq!(one, 1);
+    }
+    let mut conn = pool.acquire().await.unwrap();
+    let work_mem: String = sqlx::query_scalar("SHOW work_mem")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    assert_ne!(work_mem, "7MB");
+    // DISCARD ALL dropped the server's prepared statements; sqlx's cache was cleared with them.
+    let two: i32 = sqlx::query_scalar("SELECT $1::int")
+        .bind(2)
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(two, 2);
+    assert_eq!(pool.stats().created, 1, "reset, not replaced");
+}
+
+#[tokio::test]
+async fn after_connect_runs_on_every_new_connection() {
+    let db = TestDatabase::create().await.unwrap();
+    let settings = settings_for(&db);
+    let connector = PgConnector::from_settings(&settings).after_connect(|conn| {
+        Box::pin(async move {
+            sqlx::raw_sql("SET search_path TO audit, public")
+                .execute(conn)
+                .await
+                .map(drop)
+        })
+    });
+    let pool = PoolOptions::from_settings(&settings)
+        .name("hook")
+        .build(connector)
+        .unwrap();
+    let path: String = sqlx::query_scalar("SHOW search_path")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(path, "audit, public");
+}
+
+#[tokio::test]
+async fn check_writable_retires_connections_to_a_read_only_server() {
+    let db = TestDatabase::create().await.unwrap();
+    let mut admin = db.admin_connection().await.unwrap();
+    let setup = format!(
+        "CREATE TABLE t (v int); GRANT ALL ON t TO PUBLIC; ALTER DATABASE {} SET default_transaction_read_only = on",
+        db.name()
+    );
+    sqlx::raw_sql(AssertSqlSafe(setup))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let mut settings = settings_for(&db);
+    settings.check_writable = true;
+    settings.min_connections = 0;
+    settings.validate_after_idle = Some(Duration::from_millis(100));
+    let pool = build("writable", &settings);
+    // A write through the pool fails with 25006 and retires that connection.
+    let err = sqlx::query("INSERT INTO t VALUES (1)")
+        .execute(&pool)
+        .await
+        .unwrap_err();
+    let code = err
+        .as_database_error()
+        .and_then(|e| e.code())
+        .map(|c| c.into_owned());
+    assert_eq!(code.as_deref(), Some("25006"), "{err}");
+    assert_eq!(pool.stats().closed.get(CloseReason::ReadOnly), 1);
+    // An idle connection to the read-only server fails validation the same way.
+    drop(pool.acquire().await.unwrap());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(pool.acquire().await.unwrap());
+    assert_eq!(pool.stats().closed.get(CloseReason::ReadOnly), 2);
+}
+
+#[tokio::test]
+async fn pgbouncer_transaction_mode_connects_without_startup_options() {
+    let db = TestDatabase::create().await.unwrap();
+    let bouncer = PgBouncer::start(&db, PoolMode::Transaction).await.unwrap();
+    let mut settings = settings_for(&db);
+    settings.host = bouncer.host().to_owned();
+    settings.port = bouncer.port();
+    settings.pgbouncer = Some(PgBouncerMode::Transaction);
+    settings.statement_timeout = Some(Duration::from_secs(30));
+    settings.min_connections = 0;
+    let pool = build("bouncer", &settings);
+    // PgBouncer refuses an `options` startup parameter: connecting proves none was sent.
+    let one: i32 = sqlx::query_scalar("SELECT 1")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(one, 1);
+    let mut conn = pool.acquire().await.unwrap();
+    sqlx::raw_sql("CREATE TABLE t (v int); INSERT INTO t VALUES (1), (2)")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        conn.backend_pid(),
+        None,
+        "no pid to cancel behind a transaction pooler"
+    );
+}
