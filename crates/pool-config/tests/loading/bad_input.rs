@@ -345,6 +345,8 @@ fn lenient_loading_returns_settings_and_every_error() {
         settings.source_of("default", "host"),
         Some(&pool_config::Source::Unset)
     );
+    // Checking the resolved settings again finds the same missing connection settings.
+    assert_eq!(settings.validate().unwrap_err(), errors);
 }
 
 #[test]
