@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pool_health::{HealthChecker, HealthError, HealthOptions, Probe, Status, keys};
-use pool_testkit::{APP_PASSWORD, TestDatabase};
+use pool_testkit::{APP_PASSWORD, PgBouncer, PoolMode, TestDatabase};
 use serde_json::Value;
 use sqlx::Row;
 use support::{SLACK, checker, json, pool, quick, wait_idle};
@@ -405,4 +405,39 @@ async fn unusable_options_are_refused_with_a_clear_error() {
         HealthChecker::new(unnamed, vec![a]).unwrap_err(),
         HealthError::EmptyApplicationName
     );
+}
+
+#[tokio::test]
+async fn checks_work_through_pgbouncer_in_transaction_mode() -> anyhow::Result<()> {
+    let db = TestDatabase::create().await?;
+    let bouncer = PgBouncer::start(&db, PoolMode::Transaction).await?;
+    let options = db.app_options().host(bouncer.host()).port(bouncer.port());
+    let pool = pool("default", options, 1, 1);
+    wait_idle(&pool, 1).await;
+    let checker = checker(quick(), vec![pool.clone()]);
+    // Over the idle pooled connection, then over the probe connection while the only pooled
+    // one is busy: both speak the simple protocol, which transaction pooling keeps whole.
+    for busy in [false, true] {
+        let held = if busy {
+            Some(pool.acquire().await?)
+        } else {
+            None
+        };
+        for _ in 0..3 {
+            let full = checker.report().await;
+            let connectivity = full
+                .find(keys::CONNECTIVITY, "default")
+                .expect("connectivity");
+            assert_eq!(
+                connectivity.status(),
+                Status::Pass,
+                "busy {busy}: {}",
+                json(&full)
+            );
+            assert!(full.server_facts("default").is_some(), "{}", json(&full));
+        }
+        drop(held);
+    }
+    pool.close(Duration::from_secs(5)).await;
+    Ok(())
 }

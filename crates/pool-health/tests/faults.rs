@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use pool_core::{PgConnector, Pool};
+use pool_core::{CloseReason, PgConnector, Pool};
 use pool_health::{HealthChecker, HealthOptions, Probe, Status, keys};
 use pool_testkit::TestServer;
 use support::{SLACK, checker, json, pool, wait_idle};
@@ -90,6 +90,41 @@ async fn a_frozen_server_fails_within_the_deadline_instead_of_hanging() -> anyho
         assert!(why.contains("no answer within 1000 ms"), "{why}");
     }
     server.thaw().await?;
+    pool.close(Duration::from_secs(5)).await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_check_dropped_midway_never_returns_a_half_read_connection() -> anyhow::Result<()> {
+    let (server, pool, checker) = healthy().await?;
+    server.freeze().await?;
+    let abandoned = tokio::time::timeout(Duration::from_millis(200), checker.ready()).await;
+    assert!(abandoned.is_err(), "the frozen server cannot have answered");
+    // Past the check's own deadline the abandoned round trip gives up and discards the
+    // pooled connection it borrowed, whose reply may still arrive.
+    tokio::time::sleep(options().timeout + Duration::from_millis(500)).await;
+    server.thaw().await?;
+    assert_eq!(
+        pool.stats().closed.get(CloseReason::Discarded),
+        1,
+        "{:?}",
+        pool.stats()
+    );
+
+    let mut conn = pool.acquire().await?;
+    let answer: i32 = sqlx::query_scalar("SELECT 42")
+        .fetch_one(&mut *conn)
+        .await?;
+    assert_eq!(
+        answer, 42,
+        "a fresh connection, with no stale reply to read"
+    );
+    drop(conn);
+    let stats = pool.stats();
+    assert!(
+        stats.idle + stats.in_use == stats.total && stats.total <= stats.max,
+        "{stats:?}"
+    );
     pool.close(Duration::from_secs(5)).await;
     Ok(())
 }
