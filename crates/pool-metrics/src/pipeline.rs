@@ -96,7 +96,7 @@ impl MetricsPipeline {
         let exporter = build_exporter(&settings)?;
         let target = format!(
             "{} ({})",
-            without_userinfo(&settings.resolved_endpoint()),
+            settings.redacted_endpoint(),
             settings.resolved_protocol()
         );
         Ok(Self::with_reporting(
@@ -268,37 +268,9 @@ fn build_exporter(settings: &MetricsSettings) -> Result<MetricExporter, MetricsE
     built.map_err(|e| MetricsError::Exporter(e.to_string()))
 }
 
-/// `http://user:secret@host:4318/x` → `http://host:4318/x`, for logs.
-fn without_userinfo(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
-        None => url.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn credentials_in_the_endpoint_never_reach_the_log() {
-        assert_eq!(
-            without_userinfo("http://user:s3cr3t@collector:4318/v1/metrics"),
-            "http://collector:4318/v1/metrics"
-        );
-        assert_eq!(
-            without_userinfo("http://collector:4317"),
-            "http://collector:4317"
-        );
-        assert_eq!(
-            without_userinfo("http://collector:4318/a@b"),
-            "http://collector:4318/a@b"
-        );
-    }
 
     #[test]
     fn starting_outside_a_runtime_is_a_clear_error() {

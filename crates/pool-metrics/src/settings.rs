@@ -231,6 +231,20 @@ impl MetricsSettings {
         }
     }
 
+    /// [`resolved_endpoint`](Self::resolved_endpoint) without any `user:password@`, to
+    /// print or log.
+    pub fn redacted_endpoint(&self) -> String {
+        let url = self.resolved_endpoint();
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return url;
+        };
+        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        match rest[..authority_end].rfind('@') {
+            Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
+            None => url,
+        }
+    }
+
     /// The time between exports in effect.
     pub fn resolved_interval(&self) -> Duration {
         self.interval.unwrap_or(DEFAULT_INTERVAL)
@@ -462,6 +476,26 @@ mod tests {
         };
         let err = s.validate().unwrap_err();
         assert!(!err.to_string().contains("s3cr3t"), "{err}");
+    }
+
+    #[test]
+    fn credentials_in_the_endpoint_are_not_printed() {
+        let with = |url: &str| MetricsSettings {
+            metrics_endpoint: Some(url.into()),
+            ..MetricsSettings::default()
+        };
+        assert_eq!(
+            with("http://user:s3cr3t@collector:4318/v1/metrics").redacted_endpoint(),
+            "http://collector:4318/v1/metrics"
+        );
+        assert_eq!(
+            with("http://collector:4317").redacted_endpoint(),
+            "http://collector:4317"
+        );
+        assert_eq!(
+            with("http://collector:4318/a@b").redacted_endpoint(),
+            "http://collector:4318/a@b"
+        );
     }
 
     #[test]
