@@ -71,14 +71,19 @@ async fn run_async(args: &Args) -> anyhow::Result<()> {
         // Criterion's test mode runs each benchmark once; the summary passes shorten too.
         command.arg("--test").env(benches_env::QUICK, "1");
     }
-    command.args(&args.criterion_args).env(benches_env::DIR, &target);
+    command
+        .args(&args.criterion_args)
+        .env(benches_env::DIR, &target);
     if let Some(server) = &server {
         command
             .env(DATABASE_URL_ENV, server.superuser_url())
             .env(BACKEND_ENV, Backend::Url.as_str());
     }
     let (title, why) = if args.quick {
-        ("quick benchmark smoke run", "every benchmark runs briefly to show it still works")
+        (
+            "quick benchmark smoke run",
+            "every benchmark runs briefly to show it still works",
+        )
     } else {
         (
             "benchmarks",
@@ -94,7 +99,10 @@ async fn run_async(args: &Args) -> anyhow::Result<()> {
     )
     .await;
     if let Some(server) = server {
-        println!("\n==> stopping the benchmark PostgreSQL ({} backend)", server.backend());
+        println!(
+            "\n==> stopping the benchmark PostgreSQL ({} backend)",
+            server.backend()
+        );
         drop(server);
     }
     result?;
@@ -104,7 +112,10 @@ async fn run_async(args: &Args) -> anyhow::Result<()> {
         .with_context(|| format!("the benchmarks wrote no summary at {}", summary.display()))?;
     println!("\n{text}");
     println!("summary: {}", summary.display());
-    println!("criterion reports: {}", target.join("criterion/report/index.html").display());
+    println!(
+        "criterion reports: {}",
+        target.join("criterion/report/index.html").display()
+    );
     Ok(())
 }
 
@@ -125,7 +136,9 @@ async fn provision(args: &Args) -> anyhow::Result<TestPostgres> {
     println!("\n==> cleaning up after earlier runs");
     match pool_testkit::sweep_leftovers() {
         0 => println!("    nothing was left behind"),
-        n => println!("    removed {n} server(s), container(s) or directory(ies) left by killed runs"),
+        n => println!(
+            "    removed {n} server(s), container(s) or directory(ies) left by killed runs"
+        ),
     }
     println!("\n==> provisioning PostgreSQL for the benchmarks (backend: {backend})");
     let server = tokio::select! {
@@ -162,7 +175,11 @@ fn warn_if_busy() {
     let Ok(loadavg) = std::fs::read_to_string("/proc/loadavg") else {
         return;
     };
-    let load: f64 = loadavg.split_whitespace().next().and_then(|l| l.parse().ok()).unwrap_or(0.0);
+    let load: f64 = loadavg
+        .split_whitespace()
+        .next()
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(0.0);
     let cpus = std::thread::available_parallelism().map_or(1, usize::from) as f64;
     if load > cpus * 0.5 {
         println!(
