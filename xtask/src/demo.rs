@@ -313,6 +313,16 @@ struct Recovery {
     first_ok_after_restart: Option<Duration>,
 }
 
+impl Recovery {
+    /// "; last error: …" when a query failed, for the recovery line.
+    fn last_error_note(&self) -> String {
+        self.last_error
+            .as_deref()
+            .map(|e| format!("; last error: {}", first_line(e)))
+            .unwrap_or_default()
+    }
+}
+
 impl Live {
     fn new(forward: Option<Arc<dyn PoolObserver>>) -> Self {
         Self {
@@ -382,20 +392,12 @@ impl Live {
                 "pool {name:<8} served again {:.0}ms after PostgreSQL was back ({} queries failed on broken connections meanwhile{})",
                 after.as_secs_f64() * 1000.0,
                 recovery.errors_after_restart,
-                recovery
-                    .last_error
-                    .as_deref()
-                    .map(|e| format!("; last error: {}", first_line(e)))
-                    .unwrap_or_default()
+                recovery.last_error_note()
             ),
             None => format!(
                 "pool {name:<8} did not serve after the restart ({} queries failed{})",
                 recovery.errors_after_restart,
-                recovery
-                    .last_error
-                    .as_deref()
-                    .map(|e| format!("; last error: {}", first_line(e)))
-                    .unwrap_or_default()
+                recovery.last_error_note()
             ),
         }
     }
