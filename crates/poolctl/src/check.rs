@@ -23,8 +23,8 @@ pub(crate) struct CheckArgs {
     /// NODE_ENV, else development.
     #[arg(long, value_name = "PROFILE")]
     profile: Option<Profile>,
-    /// Directory holding default.toml and <profile>.toml; default: SERVIO_CONFIG_DIR, else
-    /// ./config.
+    /// Directory holding default.toml and the profile file (production.toml, ...); default:
+    /// SERVIO_CONFIG_DIR, else ./config.
     #[arg(long, value_name = "DIR")]
     config_dir: Option<PathBuf>,
     /// Output format: aligned text, or the application/health+json report.
