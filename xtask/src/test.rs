@@ -63,13 +63,14 @@ pub(crate) async fn run_async(args: &Args) -> anyhow::Result<()> {
     for package in &args.packages {
         command.args(["--package", package]);
     }
+    // --no-fail-fast: a failing crate should not hide how the others fare.
     command
-        .args(["--all-features", "--locked"])
+        .args(["--all-features", "--locked", "--no-fail-fast"])
         .args(&args.cargo_test_args)
         .env(DATABASE_URL_ENV, server.superuser_url())
         .env(BACKEND_ENV, Backend::Url.as_str());
     let title = if args.packages.is_empty() {
-        "cargo test --workspace --all-features --locked".to_owned()
+        "cargo test --workspace --all-features --locked --no-fail-fast".to_owned()
     } else {
         format!(
             "cargo test --package {} --all-features --locked",

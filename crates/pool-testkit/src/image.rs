@@ -32,7 +32,11 @@ pub(crate) struct LocalImage {
 
 /// The locally built image, building it if it is not there yet.
 pub(crate) async fn ensure_local_image() -> anyhow::Result<LocalImage> {
-    let bindir = pg_bindir()?;
+    let bindir = match pg_bindir() {
+        Ok(bindir) => bindir,
+        // Without binaries nothing can be built, but an image built earlier still serves.
+        Err(error) => return existing_local_image().await.ok_or(error),
+    };
     let version = run(
         Command::new(bindir.join("postgres")).arg("--version"),
         "postgres --version",
@@ -67,6 +71,26 @@ pub(crate) async fn ensure_local_image() -> anyhow::Result<LocalImage> {
     Ok(LocalImage {
         reference,
         built: true,
+    })
+}
+
+/// Any locally built image already present (the newest major version).
+async fn existing_local_image() -> Option<LocalImage> {
+    let tags = run(
+        Command::new("docker").args(["images", "--format", "{{.Tag}}", LOCAL_IMAGE_REPOSITORY]),
+        "docker images",
+    )
+    .await
+    .ok()?;
+    let mut local: Vec<(u32, &str)> = tags
+        .lines()
+        .filter_map(|tag| Some((tag.strip_suffix("-local")?.parse().ok()?, tag)))
+        .collect();
+    local.sort();
+    let (_, tag) = local.pop()?;
+    Some(LocalImage {
+        reference: format!("{LOCAL_IMAGE_REPOSITORY}:{tag}"),
+        built: false,
     })
 }
 
