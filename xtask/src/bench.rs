@@ -133,32 +133,9 @@ async fn provision(args: &Args) -> anyhow::Result<TestPostgres> {
         None if std::env::var_os(BACKEND_ENV).is_some() => Backend::from_env()?,
         None => Backend::Native,
     };
-    println!("\n==> cleaning up after earlier runs");
-    match pool_testkit::sweep_leftovers() {
-        0 => println!("    nothing was left behind"),
-        n => println!(
-            "    removed {n} server(s), container(s) or directory(ies) left by killed runs"
-        ),
-    }
-    println!("\n==> provisioning PostgreSQL for the benchmarks (backend: {backend})");
-    let server = tokio::select! {
-        server = TestPostgres::start(backend) => server.map_err(|error| {
-            error.context(format!(
-                "cannot provision PostgreSQL for the benchmarks with the {backend} backend \
-                 (choose another with --backend, or skip it: --bench contended --bench metrics \
-                 --bench uncontended)"
-            ))
-        })?,
-        _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted (Ctrl-C) while provisioning PostgreSQL"),
-    };
-    println!(
-        "    using the {} backend: PostgreSQL at {}:{}\n    why: {}",
-        server.backend(),
-        server.host(),
-        server.port(),
-        server.reason()
-    );
-    Ok(server)
+    crate::test::provision(backend, "the benchmarks")
+        .await
+        .context("skip PostgreSQL with --bench contended --bench metrics --bench uncontended, or choose another --backend")
 }
 
 /// `CARGO_TARGET_DIR`, else the workspace's `target/`.

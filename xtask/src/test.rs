@@ -25,11 +25,9 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     runtime()?.block_on(run_async(args))
 }
 
-pub(crate) async fn run_async(args: &Args) -> anyhow::Result<()> {
-    let backend = match args.backend {
-        Some(backend) => backend,
-        None => Backend::from_env()?,
-    };
+/// Removes what killed runs left behind, then starts PostgreSQL with `backend` for `purpose`
+/// (e.g. "the tests") and says which server it is and why; Ctrl-C stops the wait.
+pub(crate) async fn provision(backend: Backend, purpose: &str) -> anyhow::Result<TestPostgres> {
     println!("\n==> cleaning up after earlier runs");
     match pool_testkit::sweep_leftovers() {
         0 => println!("    nothing was left behind"),
@@ -38,11 +36,11 @@ pub(crate) async fn run_async(args: &Args) -> anyhow::Result<()> {
         ),
     }
 
-    println!("\n==> provisioning PostgreSQL for the tests (backend: {backend})");
+    println!("\n==> provisioning PostgreSQL for {purpose} (backend: {backend})");
     let server = tokio::select! {
         server = TestPostgres::start(backend) => server.map_err(|error| {
             error.context(format!(
-                "cannot provision PostgreSQL for the tests with the {backend} backend"
+                "cannot provision PostgreSQL for {purpose} with the {backend} backend"
             ))
         })?,
         _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted (Ctrl-C) while provisioning PostgreSQL"),
@@ -54,6 +52,15 @@ pub(crate) async fn run_async(args: &Args) -> anyhow::Result<()> {
         server.port(),
         server.reason()
     );
+    Ok(server)
+}
+
+pub(crate) async fn run_async(args: &Args) -> anyhow::Result<()> {
+    let backend = match args.backend {
+        Some(backend) => backend,
+        None => Backend::from_env()?,
+    };
+    let server = provision(backend, "the tests").await?;
 
     let mut command = cargo();
     command.arg("test");
