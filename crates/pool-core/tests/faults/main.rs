@@ -10,9 +10,13 @@ mod support;
 
 mod auth;
 mod blackhole;
+mod cancellation;
+mod close;
+mod failover;
 mod freeze;
 mod max_connections;
 mod restart;
+mod soak;
 mod terminate;
 
 use std::time::Duration;
@@ -58,6 +62,13 @@ impl Fixture {
         support::backends(self.server.host(), self.server.port(), self.app())
             .await
             .expect("count the pool's server connections")
+    }
+
+    /// Polls (up to 5 s) until the server's count of the pool's connections satisfies
+    /// `check`; returns the last count.
+    async fn backends_until(&self, check: impl Fn(i64) -> bool) -> i64 {
+        let (host, port) = (self.server.host(), self.server.port());
+        support::backends_until(host, port, self.app(), Duration::from_secs(5), check).await
     }
 
     async fn assert_full_capacity(&self, pool: &Pool<PgConnector>) {
