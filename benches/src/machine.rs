@@ -14,7 +14,8 @@ pub struct Machine {
     pub cpus: usize,
     /// `rustc -V`, or `unknown rustc`.
     pub rustc: String,
-    /// `git rev-parse --short HEAD`, or `unknown commit`.
+    /// `git rev-parse --short HEAD` (with a note when tracked files differ from it), or
+    /// `unknown commit`.
     pub commit: String,
 }
 
@@ -36,8 +37,7 @@ impl Machine {
             cpu,
             cpus: thread::available_parallelism().map_or(0, usize::from),
             rustc: command_output(&rustc, &["-V"]).unwrap_or_else(|| "unknown rustc".to_owned()),
-            commit: command_output("git", &["rev-parse", "--short", "HEAD"])
-                .unwrap_or_else(|| "unknown commit".to_owned()),
+            commit: commit(),
         }
     }
 }
@@ -49,6 +49,17 @@ impl fmt::Display for Machine {
             "{}, {} CPUs; {}; commit {}",
             self.cpu, self.cpus, self.rustc, self.commit
         )
+    }
+}
+
+/// The commit measured: benchmarks build from the working tree, so say when it differs.
+fn commit() -> String {
+    let Some(head) = command_output("git", &["rev-parse", "--short", "HEAD"]) else {
+        return "unknown commit".to_owned();
+    };
+    match command_output("git", &["status", "--porcelain", "--untracked-files=no"]) {
+        Some(changes) if !changes.is_empty() => format!("{head} plus uncommitted changes"),
+        _ => head,
     }
 }
 
