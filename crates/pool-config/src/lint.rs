@@ -140,8 +140,9 @@ fn lint_pool(profile: Profile, pool: &str, s: &PoolSettings) -> Vec<Finding> {
             Level::Info,
             "pgbouncer",
             "in transaction mode, statements outside an explicit transaction may be parsed on \
-             one server connection and run on another: use raw_sql or explicit transactions, \
-             or PgBouncer 1.21+ with max_prepared_statements"
+             one server connection and run on another, and sqlx leaves each named statement \
+             on the server connection it used: use raw_sql, or explicit transactions whose \
+             queries are .persistent(false), or PgBouncer 1.21+ with max_prepared_statements"
                 .to_owned(),
             PGBOUNCER_FEATURES,
         );

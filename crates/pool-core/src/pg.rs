@@ -64,7 +64,7 @@ impl PgConnector {
 
     /// A connector for one pool's settings: host, port, database, user, password, TLS,
     /// `application_name`, `statement_timeout` as a startup option (none of it in PgBouncer
-    /// mode, which also turns the statement cache off) and `check_writable`.
+    /// mode; transaction mode also turns the statement cache off) and `check_writable`.
     pub fn from_settings(settings: &PoolSettings) -> Self {
         let mut connector = PgConnector::new(Self::connect_options_from(settings));
         connector.check_writable = settings.check_writable;
@@ -94,10 +94,16 @@ impl PgConnector {
         if let Some(cert) = &settings.ssl_root_cert {
             options = options.ssl_root_cert(cert);
         }
-        if settings.pgbouncer.is_some() {
-            // PgBouncer rejects unknown startup parameters and may route a prepared statement
-            // to another server connection: statement_timeout then belongs on the role.
-            options = options.statement_cache_capacity(0).extra_float_digits(None);
+        if let Some(mode) = settings.pgbouncer {
+            // PgBouncer rejects unknown startup parameters: statement_timeout then belongs on
+            // the role.
+            options = options.extra_float_digits(None);
+            // In transaction mode a cached statement may live on another server connection.
+            // Session mode keeps the cache: with it off, sqlx still names every statement and
+            // never closes it, so each query would leave one behind on the server.
+            if mode == PgBouncerMode::Transaction {
+                options = options.statement_cache_capacity(0);
+            }
         } else if let Some(timeout) = settings.statement_timeout {
             options =
                 options.options([("statement_timeout", format!("{}ms", timeout.as_millis()))]);
