@@ -157,6 +157,12 @@ impl Endpoint {
                 .await
                 .context("cannot create the application role")?;
         }
+        // An existing role may have another password: the tests log in with the known one.
+        let password_sql = format!("ALTER ROLE {APP_USER} WITH LOGIN PASSWORD {password}");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(password_sql))
+            .execute(&mut conn)
+            .await
+            .context("cannot set the application role's password")?;
         let _ = conn.close().await;
         Ok(())
     }
