@@ -62,7 +62,8 @@ impl CloseReport {
 impl<C: Connector> Pool<C> {
     /// Closes the pool: new acquires fail with [`PoolError::Closed`](crate::PoolError::Closed),
     /// waiters are woken with it, idle connections are closed, and checked-out connections
-    /// are awaited until `deadline` from now (each is closed as it comes back).
+    /// are awaited until `deadline` from now (each is closed as it comes back), as are
+    /// connects in flight.
     /// Calling it again waits again and reports what is still out.
     ///
     /// # Cancel safety
@@ -86,7 +87,7 @@ impl<C: Connector> Pool<C> {
             let notified = inner.close_notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if inner.lock().in_use == 0 {
+            if inner.drained() {
                 break;
             }
             if tokio::time::timeout_at(until, notified).await.is_err() {
@@ -122,6 +123,13 @@ impl<C: Connector> Inner<C> {
         }
         st.check_invariants();
         (wakers, idle, st.in_use)
+    }
+
+    /// Whether nothing is out: no checkout, no cleanup, no connect in flight (each in-flight
+    /// connect closes its connection when it lands).
+    fn drained(&self) -> bool {
+        let st = self.lock();
+        st.in_use == 0 && st.connecting == 0
     }
 
     /// The checkouts still held, and how many connections are still out.

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use tokio::runtime::Handle;
 use tokio::sync::Notify;
-use tokio::time::Instant;
 
+use crate::clock::{CoarseClock, ms};
 use crate::connector::{Connected, Connector, ErrorClass};
 use crate::error::{PoolError, SharedError};
 use crate::internals::{Internals, Live, Released};
@@ -29,8 +29,7 @@ pub(crate) struct Inner<C: Connector> {
     pub(crate) close_notify: Notify,
     runtime: Option<Handle>,
     maintenance_started: AtomicBool,
-    /// Idle timeouts, validation or keepalive need each connection's last use.
-    pub(crate) track_last_use: bool,
+    pub(crate) clock: CoarseClock,
 }
 
 impl<C: Connector> std::fmt::Debug for Inner<C> {
@@ -43,9 +42,6 @@ impl<C: Connector> std::fmt::Debug for Inner<C> {
 
 impl<C: Connector> Inner<C> {
     pub(crate) fn new(options: PoolOptions, connector: C) -> Self {
-        let track_last_use = options.idle_timeout.is_some()
-            || options.validate_after_idle.is_some()
-            || options.keepalive_interval.is_some();
         Inner {
             state: Mutex::new(Internals::new(
                 options.max_connections,
@@ -57,7 +53,7 @@ impl<C: Connector> Inner<C> {
             close_notify: Notify::new(),
             runtime: Handle::try_current().ok(),
             maintenance_started: AtomicBool::new(false),
-            track_last_use,
+            clock: CoarseClock::new(),
         }
     }
 
@@ -138,7 +134,7 @@ impl<C: Connector> Inner<C> {
 
     /// Opens one connection, bounded by `connect_timeout`.
     async fn connect_once(&self) -> Result<Live<C::Connection>, (ErrorClass, SharedError)> {
-        let started = Instant::now();
+        let started = self.clock.refresh();
         let result =
             tokio::time::timeout(self.options.connect_timeout, self.connector.connect()).await;
         match result {
@@ -147,8 +143,9 @@ impl<C: Connector> Inner<C> {
                 backend_pid,
                 ..
             })) => {
-                let now = Instant::now();
+                let now = self.clock.refresh();
                 let elapsed = now - started;
+                let now_ms = self.clock.ms_at(now);
                 tracing::debug!(pool = %self.name(), ?elapsed, backend_pid, "connection opened");
                 if let Some(obs) = self.observer() {
                     obs.on_connect(elapsed);
@@ -160,9 +157,9 @@ impl<C: Connector> Inner<C> {
                     expires_at: self
                         .options
                         .max_lifetime
-                        .map(|lifetime| now + self.jittered(lifetime)),
+                        .map(|lifetime| now_ms.saturating_add(ms(self.jittered(lifetime)))),
                     use_count: 0,
-                    last_used: self.track_last_use.then_some(now),
+                    last_used: now_ms,
                 })
             }
             Ok(Err(error)) => {
@@ -200,9 +197,7 @@ impl<C: Connector> Inner<C> {
 
     /// Hands a connection that is clean to the oldest waiter, or back to the idle queue.
     pub(crate) fn release(self: &Arc<Self>, mut live: Live<C::Connection>) {
-        if self.track_last_use {
-            live.last_used = Some(Instant::now());
-        }
+        live.last_used = self.clock.now();
         let mut st = self.lock();
         let outcome = st.release(live);
         let closing = st.closing;
@@ -423,6 +418,11 @@ impl<C: Connector> Inner<C> {
         }
         if !st.still_needed() {
             st.connecting -= 1;
+            let closing = st.closing;
+            drop(st);
+            if closing {
+                self.close_notify.notify_waiters();
+            }
             return None;
         }
         Some(self.backoff(failures))
@@ -433,10 +433,14 @@ impl<C: Connector> Inner<C> {
     fn keep_reservation(&self) -> bool {
         let mut st = self.lock();
         if st.still_needed() {
-            true
-        } else {
-            st.connecting -= 1;
-            false
+            return true;
         }
+        st.connecting -= 1;
+        let closing = st.closing;
+        drop(st);
+        if closing {
+            self.close_notify.notify_waiters();
+        }
+        false
     }
 }

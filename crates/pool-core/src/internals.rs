@@ -20,11 +20,11 @@ pub(crate) struct Live<T> {
     pub(crate) conn: T,
     pub(crate) backend_pid: Option<i32>,
     pub(crate) created_at: Instant,
-    /// `max_lifetime` minus this connection's jitter.
-    pub(crate) expires_at: Option<Instant>,
+    /// `max_lifetime` minus this connection's jitter, in coarse ms.
+    pub(crate) expires_at: Option<u64>,
     pub(crate) use_count: u64,
-    /// When it was last released; kept only when idle timeouts, validation or keepalive need it.
-    pub(crate) last_used: Option<Instant>,
+    /// When it was opened or last released, in coarse ms.
+    pub(crate) last_used: u64,
 }
 
 /// What a waiter receives: a connection (already counted as in use) or an error.

@@ -33,7 +33,7 @@ pub(crate) async fn run<C: Connector>(weak: Weak<Inner<C>>, tick: Duration) {
 impl<C: Connector> Inner<C> {
     /// One maintenance pass; every network step in it is bounded.
     pub(crate) async fn maintain(self: &Arc<Self>) {
-        let (retired, pings, leaks) = self.sweep(Instant::now());
+        let (retired, pings, leaks) = self.sweep(self.clock.refresh());
         for (live, reason) in retired {
             self.close_in_background(live, reason);
         }
@@ -79,12 +79,13 @@ impl<C: Connector> Inner<C> {
         let mut retired = Vec::new();
         let mut pings = Vec::new();
         let mut leaks = Vec::new();
+        let now_ms = self.clock.ms_at(now);
         let mut st = self.lock();
         let mut i = 0;
         while i < st.idle.len() {
             let live = &st.idle[i];
-            let idle_for = live.last_used.map(|t| now.saturating_duration_since(t));
-            let reason = if live.expires_at.is_some_and(|at| now >= at) {
+            let idle_for = Some(Duration::from_millis(now_ms.saturating_sub(live.last_used)));
+            let reason = if live.expires_at.is_some_and(|at| now_ms >= at) {
                 Some(CloseReason::Lifetime)
             } else if st.total > st.min_total()
                 && opts

@@ -153,7 +153,8 @@ impl PoolOptions {
     }
 
     /// An idle connection unused for longer than this is validated (one round trip) before it
-    /// is handed out; one used more recently is handed out as it is. Default: 5 s.
+    /// is handed out; one used more recently is handed out as it is. Idle time is measured on
+    /// a coarse clock, to within one maintenance tick (at most half this value). Default: 5 s.
     pub fn validate_after_idle(mut self, d: impl Into<Option<Duration>>) -> Self {
         self.validate_after_idle = nonzero(d.into());
         self
@@ -314,6 +315,7 @@ impl PoolOptions {
         }
         [
             self.idle_timeout,
+            self.validate_after_idle,
             self.keepalive_interval,
             self.leak_detection_threshold,
             self.max_lifetime.map(|l| l / 4),

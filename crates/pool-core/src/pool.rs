@@ -8,6 +8,7 @@ use std::sync::Arc;
 use futures_core::future::BoxFuture;
 use tokio::time::Instant;
 
+use crate::clock::ms;
 use crate::connector::Connector;
 use crate::error::PoolError;
 use crate::guard::{LiveGuard, WaiterGuard};
@@ -208,10 +209,10 @@ impl<C: Connector> Inner<C> {
             return Err(self.closed_error());
         }
         if let Some(live) = st.take_idle() {
-            let stale = match (self.options.validate_after_idle, live.last_used) {
-                (Some(after), Some(used)) => used.elapsed() > after,
-                _ => false,
-            };
+            let stale = self
+                .options
+                .validate_after_idle
+                .is_some_and(|after| self.clock.now().saturating_sub(live.last_used) > ms(after));
             if stale {
                 return Ok(Step::Validate(live));
             }
@@ -255,8 +256,8 @@ async fn acquire<C: Connector>(
         let live = match inner.next_step(location, started)? {
             Step::Ready(conn) => return Ok(conn),
             Step::Validate(live) => {
-                let deadline =
-                    *deadline.get_or_insert_with(|| Instant::now() + inner.options.acquire_timeout);
+                let deadline = *deadline
+                    .get_or_insert_with(|| inner.clock.refresh() + inner.options.acquire_timeout);
                 // Cancel safety: while validating, the connection is in a guard that retires
                 // it if this future is dropped.
                 let mut guard = LiveGuard::new(&inner, live);
@@ -283,8 +284,8 @@ async fn acquire<C: Connector>(
                 let mut guard = WaiterGuard::new(&inner, key);
                 inner.ensure_maintenance();
                 inner.start_connects()?;
-                let deadline =
-                    *deadline.get_or_insert_with(|| Instant::now() + inner.options.acquire_timeout);
+                let deadline = *deadline
+                    .get_or_insert_with(|| inner.clock.refresh() + inner.options.acquire_timeout);
                 let waited =
                     tokio::time::timeout_at(deadline, poll_fn(|cx| guard.poll_delivery(cx))).await;
                 let delivery = match waited {

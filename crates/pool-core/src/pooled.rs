@@ -234,11 +234,10 @@ impl<C: Connector> Inner<C> {
         since: Option<Instant>,
         discard: Option<CloseReason>,
     ) {
-        let needs_clock = self.track_last_use || live.expires_at.is_some() || since.is_some();
-        let now = needs_clock.then(Instant::now);
-        if let (Some(obs), Some(since), Some(now)) = (self.observer(), since, now) {
-            obs.on_release(now.saturating_duration_since(since));
+        if let (Some(obs), Some(since)) = (self.observer(), since) {
+            obs.on_release(since.elapsed());
         }
+        let now = self.clock.now();
         let reason = discard.or_else(|| {
             if !self.connector.is_reusable(&live.conn) {
                 Some(CloseReason::Broken)
@@ -248,7 +247,7 @@ impl<C: Connector> Inner<C> {
                 .is_some_and(|max| live.use_count >= max)
             {
                 Some(CloseReason::MaxUses)
-            } else if live.expires_at.zip(now).is_some_and(|(at, now)| now >= at) {
+            } else if live.expires_at.is_some_and(|at| now >= at) {
                 Some(CloseReason::Lifetime)
             } else {
                 None
@@ -265,9 +264,7 @@ impl<C: Connector> Inner<C> {
             drop(st);
             self.clean_in_background(live);
         } else {
-            if self.track_last_use {
-                live.last_used = now;
-            }
+            live.last_used = now;
             let outcome: Released<C::Connection> = st.release(live);
             let closing = st.closing;
             st.check_invariants();

@@ -15,7 +15,6 @@ async fn server_connections_never_exceed_max() {
     let db = TestDatabase::create().await.unwrap();
     let mut settings = settings_for(&db);
     settings.max_connections = 3;
-    settings.min_connections = 0;
     let app = settings.application_name.clone();
     let pool = build("max", &settings);
     let peak = Arc::new(AtomicI64::new(0));
@@ -70,6 +69,7 @@ async fn min_connections_are_open_after_start_and_after_a_reap() {
     );
     assert_eq!(pool.stats().closed.get(CloseReason::Idle), 3);
     assert_eq!(pool.stats().total, 2);
+    assert!(pool.close(Duration::from_secs(10)).await.is_complete());
 }
 
 #[tokio::test]
@@ -106,6 +106,7 @@ async fn terminated_backends_are_replaced() {
         "{stats:?}"
     );
     assert!(backends_until(&mut admin, &app, Duration::from_secs(10), |n| n >= 2).await);
+    assert!(pool.close(Duration::from_secs(10)).await.is_complete());
 }
 
 #[tokio::test]
@@ -123,7 +124,6 @@ async fn a_rotated_password_is_used_by_new_connections() {
     let mut settings = settings_for(&db);
     settings.username = role.clone();
     settings.password = pool_config::Secret::new("first-secret");
-    settings.min_connections = 0;
     let pool = build("rotate", &settings);
     let old = pool.acquire().await.unwrap();
     sqlx::raw_sql(AssertSqlSafe(format!(

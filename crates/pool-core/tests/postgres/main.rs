@@ -22,6 +22,10 @@ pub(crate) fn settings_for(db: &TestDatabase) -> PoolSettings {
     s.password = Secret::new(APP_PASSWORD);
     s.ssl_mode = SslMode::Disable;
     s.application_name = app_name(db);
+    // No background connects unless a test asks: `TestDatabase`'s drop blocks the runtime
+    // thread, and a connect stuck mid-authentication would hold DROP DATABASE for
+    // authentication_timeout.
+    s.min_connections = 0;
     s
 }
 

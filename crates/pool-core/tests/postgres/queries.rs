@@ -96,7 +96,6 @@ async fn a_transaction_left_open_is_not_seen_by_the_next_user() {
     let db = TestDatabase::create().await.unwrap();
     let mut settings = settings_for(&db);
     settings.max_connections = 1;
-    settings.min_connections = 0;
     let pool = build("tx", &settings);
     sqlx::raw_sql("CREATE TABLE items (id int)")
         .execute(&pool)
@@ -167,7 +166,6 @@ async fn a_wrong_password_is_an_authentication_error_at_once() {
     let db = TestDatabase::create().await.unwrap();
     let mut settings = settings_for(&db);
     settings.password = pool_config::Secret::new("not-the-password");
-    settings.min_connections = 0;
     settings.acquire_timeout = Duration::from_secs(20);
     let pool = build("auth", &settings);
     let started = std::time::Instant::now();

@@ -14,7 +14,6 @@ async fn reset_on_release_clears_session_state_and_prepared_statements_keep_work
     let db = TestDatabase::create().await.unwrap();
     let mut settings = settings_for(&db);
     settings.max_connections = 1;
-    settings.min_connections = 0;
     settings.reset_on_release = true;
     let pool = build("reset", &settings);
     {
@@ -83,7 +82,6 @@ async fn check_writable_retires_connections_to_a_read_only_server() {
         .unwrap();
     let mut settings = settings_for(&db);
     settings.check_writable = true;
-    settings.min_connections = 0;
     settings.validate_after_idle = Some(Duration::from_millis(100));
     let pool = build("writable", &settings);
     // A write through the pool fails with 25006 and retires that connection.
@@ -113,7 +111,6 @@ async fn pgbouncer_transaction_mode_connects_without_startup_options() {
     settings.port = bouncer.port();
     settings.pgbouncer = Some(PgBouncerMode::Transaction);
     settings.statement_timeout = Some(Duration::from_secs(30));
-    settings.min_connections = 0;
     let pool = build("bouncer", &settings);
     // PgBouncer refuses an `options` startup parameter: connecting proves none was sent.
     let one: i32 = sqlx::query_scalar("SELECT 1")
