@@ -75,10 +75,13 @@ impl Bounced {
         tokio::time::sleep(Duration::from_millis(300)).await;
         fault.await?;
         let healed = Instant::now();
-        let recovered = load
-            .first_ok_since(healed, Duration::from_secs(15))
-            .await
-            .expect("the pool serves again through PgBouncer");
+        let Some(recovered) = load.first_ok_since(healed, Duration::from_secs(15)).await else {
+            let report = load.stop().await;
+            panic!(
+                "the pool does not serve again through PgBouncer: {:?}",
+                report.sample_errors()
+            );
+        };
         tokio::time::sleep(Duration::from_millis(1500)).await;
         let report = load.stop().await;
         let seen = watch.finish().await;
@@ -157,6 +160,14 @@ async fn session_mode_serves_prepared_queries_and_transactions() -> TestResult {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn session_mode_recovers_from_server_restarts() -> TestResult {
     let b = bounced("bouncer-restart", PoolMode::Session).await?;
+    // After a failed server login (the server was down for a moment) PgBouncer refuses
+    // clients for server_login_retry, 15 s by default: recovery through PgBouncer takes
+    // that long at worst. The test shortens it.
+    let mut admin = PgConnection::connect_with(&console(&b.bouncer)).await?;
+    sqlx::raw_sql("SET server_login_retry = 1")
+        .execute(&mut admin)
+        .await?;
+    let _ = admin.close().await;
     let pool = b.pool();
     for mode in [RestartMode::Fast, RestartMode::Immediate] {
         let (took, errors) = b
