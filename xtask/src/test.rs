@@ -76,13 +76,11 @@ pub(crate) async fn run_async(args: &Args) -> anyhow::Result<()> {
         .args(&args.cargo_test_args)
         .env(DATABASE_URL_ENV, server.superuser_url())
         .env(BACKEND_ENV, Backend::Url.as_str());
+    // The exact command line is printed under the title.
     let title = if args.packages.is_empty() {
-        "cargo test --workspace --all-features --locked --no-fail-fast".to_owned()
+        "cargo test: every crate of the workspace".to_owned()
     } else {
-        format!(
-            "cargo test --package {} --all-features --locked",
-            args.packages.join(" --package ")
-        )
+        format!("cargo test: {}", args.packages.join(", "))
     };
     let result = step(
         &title,
