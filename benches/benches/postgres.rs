@@ -5,9 +5,9 @@
 //! `PgConnector` vs `PgConnection::connect_with`.
 
 use benches::{
-    BenchEnv, QUERY_MAX_CONNECTIONS, Results, bench_connect, bench_queries, checkout_select_1,
-    connector_connect, fill, measure_connects, measure_queries, multi_thread_runtime, names,
-    publish, raw_connect, servio_pg_pool, sqlx_pg_pool,
+    BenchEnv, Interleaved, LoadConfig, QUERY_MAX_CONNECTIONS, QUERY_TASKS, Results, bench_connect,
+    bench_queries, checkout_select_1, connector_connect, fill, load_slices, measure_connects,
+    multi_thread_runtime, names, publish, raw_connect, record_slices, servio_pg_pool, sqlx_pg_pool,
 };
 use criterion::{Criterion, Throughput};
 use pool_testkit::TestDatabase;
@@ -38,16 +38,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut results = Results::new();
     let mut group = criterion.benchmark_group(names::POSTGRES_SELECT_1);
     group.throughput(Throughput::Elements(1));
+    let mut runs = Interleaved::new();
+    let config = LoadConfig::new(QUERY_TASKS, &env);
     let op = move || checkout_select_1(ours.clone());
     bench_queries(&mut group, &rt, names::OURS, op.clone());
-    measure_queries(&rt, &env, &mut results, names::OURS, op);
+    runs.add(names::OURS, load_slices(&rt, config, op));
     let op = move || checkout_select_1(pgpool.clone());
     bench_queries(&mut group, &rt, names::PGPOOL, op.clone());
-    measure_queries(&rt, &env, &mut results, names::PGPOOL, op);
+    runs.add(names::PGPOOL, load_slices(&rt, config, op));
     let op = move || checkout_select_1(pgpool_no_test.clone());
     bench_queries(&mut group, &rt, names::PGPOOL_NO_TEST, op.clone());
-    measure_queries(&rt, &env, &mut results, names::PGPOOL_NO_TEST, op);
+    runs.add(names::PGPOOL_NO_TEST, load_slices(&rt, config, op));
     group.finish();
+    // In turns, so a change in the machine's load hits every pool alike.
+    record_slices(
+        &mut results,
+        names::POSTGRES_SELECT_1,
+        runs.run(env.slices()),
+    );
 
     // A connect takes milliseconds (scram-sha-256 derives its key on the client): fewer
     // samples keep this group to seconds.

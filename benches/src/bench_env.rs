@@ -37,14 +37,25 @@ impl BenchEnv {
         if self.quick { quick } else { full }
     }
 
-    /// How long a fixed-duration load records (after `warmup()`).
-    pub fn duration(&self) -> Duration {
-        self.pick(Duration::from_secs(3), Duration::from_millis(100))
+    /// How many slices of a fixed-duration load each pool runs, in turns with the others.
+    pub fn slices(&self) -> usize {
+        self.pick(3, 1)
     }
 
-    /// How long a fixed-duration load runs before it records.
+    /// How long one slice of a fixed-duration load records (after `warmup()`).
+    pub fn duration(&self) -> Duration {
+        self.pick(Duration::from_secs(1), Duration::from_millis(100))
+    }
+
+    /// How long one slice of a fixed-duration load runs before it records.
     pub fn warmup(&self) -> Duration {
-        self.pick(Duration::from_millis(500), Duration::from_millis(20))
+        self.pick(Duration::from_millis(250), Duration::from_millis(20))
+    }
+
+    /// Rounds of the uncontended cycle per pool, in turns with the others, and cycles per
+    /// round.
+    pub fn cycle_rounds(&self) -> (usize, u64) {
+        self.pick((9, 1_000_000), (3, 1_000))
     }
 }
 

@@ -5,11 +5,6 @@ use std::future::Future;
 use std::hint::black_box;
 use std::time::Instant;
 
-use tokio::runtime::Runtime;
-
-use crate::bench_env::BenchEnv;
-use crate::distribution::median;
-
 use pool_core::testing::MemoryConnector;
 use pool_core::{Pool, PoolOptions, PooledConnection};
 
@@ -106,14 +101,4 @@ pub async fn acquire_release<P: Checkout>(pool: &P, cycles: u64) -> std::time::D
         drop(black_box(pool.checkout().await));
     }
     start.elapsed()
-}
-
-/// Nanoseconds per uncontended acquire + release: the median of several rounds of many
-/// back-to-back cycles on `rt` (fewer and shorter in a quick run).
-pub fn ns_per_cycle<P: Checkout>(rt: &Runtime, pool: &P, env: &BenchEnv) -> f64 {
-    let (rounds, cycles) = env.pick((9, 1_000_000), (3, 1_000));
-    let mut per_round: Vec<f64> = (0..rounds)
-        .map(|_| rt.block_on(acquire_release(pool, cycles)).as_nanos() as f64 / cycles as f64)
-        .collect();
-    median(&mut per_round)
 }

@@ -17,6 +17,12 @@ impl Distribution {
         }
     }
 
+    /// All the samples of `parts` in one distribution.
+    pub fn merged(parts: impl IntoIterator<Item = Distribution>) -> Distribution {
+        let nanos: Vec<u64> = parts.into_iter().flat_map(|d| d.sorted_nanos).collect();
+        Distribution::from_nanos(nanos)
+    }
+
     /// The number of samples.
     pub fn len(&self) -> usize {
         self.sorted_nanos.len()
@@ -69,6 +75,17 @@ mod tests {
         assert_eq!(d.quantile(1.0), Duration::from_nanos(1000));
         assert_eq!(d.quantile(0.0), Duration::from_nanos(1));
         assert_eq!(d.mean(), Duration::from_nanos(500));
+    }
+
+    #[test]
+    fn merging_pools_the_samples() {
+        let d = Distribution::merged([
+            Distribution::from_nanos(vec![3, 1]),
+            Distribution::from_nanos(vec![2, 4]),
+        ]);
+        assert_eq!(d.len(), 4);
+        assert_eq!(d.quantile(0.5), Duration::from_nanos(2));
+        assert_eq!(d.quantile(1.0), Duration::from_nanos(4));
     }
 
     #[test]

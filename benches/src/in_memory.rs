@@ -1,13 +1,15 @@
-//! The in-memory scenarios (uncontended and contended): each pool is filled, registered with
-//! criterion for the HTML reports, then measured for the summary.
+//! The in-memory scenarios (uncontended and contended): each pool is filled and registered
+//! with criterion for the HTML reports, then all are measured in turns for the summary.
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput};
 use tokio::runtime::Runtime;
 
 use crate::bench_env::BenchEnv;
-use crate::checkout::{Checkout, acquire_release, acquire_yield_release, fill, ns_per_cycle};
-use crate::load::{LoadConfig, run_batch, run_load};
+use crate::checkout::{Checkout, acquire_release, acquire_yield_release, fill};
+use crate::distribution::median;
+use crate::interleaved::Interleaved;
+use crate::load::{LoadConfig, LoadReport, load_slices, record_slices, run_batch};
 use crate::results::{Results, names};
 
 /// Tasks in the contended scenarios.
@@ -23,7 +25,17 @@ pub enum Workload {
     Contended,
 }
 
-/// One in-memory scenario, run pool after pool on the same runtime.
+/// What the summary pass takes from each pool, in turns.
+#[derive(Debug)]
+enum Measurements<'a> {
+    /// Nanoseconds per cycle, one value per round.
+    Cycles(Interleaved<'a, f64>),
+    /// One fixed-duration load slice per round.
+    Loads(Interleaved<'a, LoadReport>),
+}
+
+/// One in-memory scenario on the same runtime: pools are added one by one (criterion runs
+/// each as it is added), then [`finish`](Self::finish) measures them all in turns.
 pub struct InMemoryComparison<'a> {
     group: BenchmarkGroup<'a, WallTime>,
     rt: &'a Runtime,
@@ -31,7 +43,7 @@ pub struct InMemoryComparison<'a> {
     results: &'a mut Results,
     scenario: &'static str,
     max: u32,
-    workload: Workload,
+    measurements: Measurements<'a>,
 }
 
 impl std::fmt::Debug for InMemoryComparison<'_> {
@@ -39,7 +51,7 @@ impl std::fmt::Debug for InMemoryComparison<'_> {
         f.debug_struct("InMemoryComparison")
             .field("scenario", &self.scenario)
             .field("max", &self.max)
-            .field("workload", &self.workload)
+            .field("measurements", &self.measurements)
             .finish_non_exhaustive()
     }
 }
@@ -54,9 +66,13 @@ impl<'a> InMemoryComparison<'a> {
         (scenario, workload, max): (&'static str, Workload, u32),
     ) -> InMemoryComparison<'a> {
         let mut group = criterion.benchmark_group(scenario);
-        if workload == Workload::Contended {
-            group.throughput(Throughput::Elements(1));
-        }
+        let measurements = match workload {
+            Workload::Uncontended => Measurements::Cycles(Interleaved::new()),
+            Workload::Contended => {
+                group.throughput(Throughput::Elements(1));
+                Measurements::Loads(Interleaved::new())
+            }
+        };
         InMemoryComparison {
             group,
             rt,
@@ -64,26 +80,28 @@ impl<'a> InMemoryComparison<'a> {
             results,
             scenario,
             max,
-            workload,
+            measurements,
         }
     }
 
-    /// Fills `pool` to `max` connections, then benchmarks and measures it as `name`.
+    /// Fills `pool` to `max` connections and benchmarks it with criterion as `name`; its
+    /// summary measurement runs in [`finish`](Self::finish).
     pub fn add<P: Checkout>(mut self, name: &str, pool: &P) -> Self {
         let rt = self.rt;
         rt.block_on(fill(pool, self.max as usize));
-        match self.workload {
-            Workload::Uncontended => {
+        match &mut self.measurements {
+            Measurements::Cycles(runs) => {
                 self.group.bench_function(name, |b| {
                     b.to_async(rt)
                         .iter_custom(|iters| acquire_release(pool, iters));
                 });
-                let ns = ns_per_cycle(rt, pool, self.env);
-                self.results
-                    .record(self.scenario, name, names::NS_PER_CYCLE, ns);
-                println!("{:>20} {name:<40} {ns:>10.1} ns/cycle", self.scenario);
+                let (_, cycles) = self.env.cycle_rounds();
+                let pool = pool.clone();
+                runs.add(name, move || {
+                    rt.block_on(acquire_release(&pool, cycles)).as_nanos() as f64 / cycles as f64
+                });
             }
-            Workload::Contended => {
+            Measurements::Loads(runs) => {
                 self.group.bench_function(name, |b| {
                     b.to_async(rt).iter_custom(|iters| {
                         let pool = pool.clone();
@@ -93,18 +111,30 @@ impl<'a> InMemoryComparison<'a> {
                     });
                 });
                 let config = LoadConfig::new(CONTENDED_TASKS, self.env);
-                let shared = pool.clone();
-                let report = rt.block_on(run_load(config, move || {
-                    acquire_yield_release(shared.clone())
-                }));
-                report.record(self.results, self.scenario, name);
+                let pool = pool.clone();
+                let op = move || acquire_yield_release(pool.clone());
+                runs.add(name, load_slices(rt, config, op));
             }
         }
         self
     }
 
-    /// Ends the criterion group.
+    /// Ends the criterion group, then measures every pool in turns and records the results.
     pub fn finish(self) {
         self.group.finish();
+        match self.measurements {
+            Measurements::Cycles(runs) => {
+                let (rounds, _) = self.env.cycle_rounds();
+                for (pool, mut per_round) in runs.run(rounds) {
+                    let ns = median(&mut per_round);
+                    self.results
+                        .record(self.scenario, &pool, names::NS_PER_CYCLE, ns);
+                    println!("{:>20} {pool:<40} {ns:>10.1} ns/cycle", self.scenario);
+                }
+            }
+            Measurements::Loads(runs) => {
+                record_slices(self.results, self.scenario, runs.run(self.env.slices()));
+            }
+        }
     }
 }

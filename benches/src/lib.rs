@@ -5,6 +5,7 @@ mod checkout;
 mod cpu_time;
 mod distribution;
 mod in_memory;
+mod interleaved;
 mod load;
 mod machine;
 mod memory_manager;
@@ -13,19 +14,17 @@ mod results;
 mod summary;
 
 pub use bench_env::{BenchEnv, DIR_VAR, QUICK_VAR, current_thread_runtime, multi_thread_runtime};
-pub use checkout::{
-    Checkout, acquire_release, acquire_yield_release, fill, ns_per_cycle, servio_memory_pool,
-};
+pub use checkout::{Checkout, acquire_release, acquire_yield_release, fill, servio_memory_pool};
 pub use cpu_time::CpuTime;
 pub use distribution::{Distribution, median};
 pub use in_memory::{CONTENDED_TASKS, InMemoryComparison, Workload};
-pub use load::{LoadConfig, LoadReport, run_batch, run_load};
+pub use interleaved::Interleaved;
+pub use load::{LoadConfig, LoadReport, load_slices, record_slices, run_batch, run_load};
 pub use machine::Machine;
 pub use memory_manager::MemoryManager;
 pub use postgres::{
     QUERY_MAX_CONNECTIONS, QUERY_TASKS, SELECT_1, bench_connect, bench_queries, checkout_select_1,
-    connector_connect, measure_connects, measure_queries, raw_connect, select_1, servio_pg_pool,
-    sqlx_pg_pool,
+    connector_connect, measure_connects, raw_connect, select_1, servio_pg_pool, sqlx_pg_pool,
 };
 pub use results::{Measurement, Results, names};
 pub use summary::{publish, render};

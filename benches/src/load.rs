@@ -6,6 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
+use tokio::runtime::Runtime;
+
 use crate::bench_env::BenchEnv;
 use crate::cpu_time::CpuTime;
 use crate::distribution::Distribution;
@@ -44,6 +46,9 @@ pub struct LoadReport {
     pub elapsed: Duration,
     /// Client CPU used by this process during the recording window, where it can be read.
     pub cpu: Option<Duration>,
+    /// The fewest operations any task completed as a fraction of the mean (1.0 = every task
+    /// got the same share; 0.0 = some task starved); for merged slices, the worst slice's.
+    pub fairness: f64,
 }
 
 impl LoadReport {
@@ -57,12 +62,24 @@ impl LoadReport {
         self.total_ops() as f64 / self.elapsed.as_secs_f64()
     }
 
-    /// Fairness: the fewest operations any task completed, as a fraction of the mean
-    /// (1.0 = every task got the same share; 0.0 = some task starved).
-    pub fn fairness(&self) -> f64 {
-        let mean = self.total_ops() as f64 / self.ops_per_task.len().max(1) as f64;
-        let min = self.ops_per_task.iter().copied().min().unwrap_or(0) as f64;
-        if mean == 0.0 { 0.0 } else { min / mean }
+    /// Combines slices of one load, each run with its own tasks: operations and samples pool,
+    /// times add up, and fairness is the worst slice's. `None` for no slices.
+    pub fn merge(slices: Vec<LoadReport>) -> Option<LoadReport> {
+        let fairness = slices.iter().map(|s| s.fairness).reduce(f64::min)?;
+        let elapsed = slices.iter().map(|s| s.elapsed).sum();
+        let cpu = slices.iter().map(|s| s.cpu).sum();
+        let ops_per_task = slices
+            .iter()
+            .flat_map(|s| s.ops_per_task.iter().copied())
+            .collect();
+        let latency = Distribution::merged(slices.into_iter().map(|s| s.latency));
+        Some(LoadReport {
+            ops_per_task,
+            latency,
+            elapsed,
+            cpu,
+            fairness,
+        })
     }
 
     /// Client CPU per operation, where CPU time could be read.
@@ -84,7 +101,7 @@ impl LoadReport {
         results.record(scenario, pool, names::P50_NS, nanos(p50));
         results.record(scenario, pool, names::P99_NS, nanos(p99));
         results.record(scenario, pool, names::P999_NS, nanos(p999));
-        results.record(scenario, pool, names::FAIRNESS, self.fairness());
+        results.record(scenario, pool, names::FAIRNESS, self.fairness);
         if let Some(cpu) = self.cpu_per_op() {
             results.record(scenario, pool, names::CPU_NS_PER_OP, nanos(cpu));
         }
@@ -92,7 +109,7 @@ impl LoadReport {
             "{scenario:>20} {pool:<40} {:>9.0} ops/s  p50 {p50:?}  p99 {p99:?}  p99.9 {p999:?}  \
              fairness {:.2}  cpu/op {:?}",
             self.throughput(),
-            self.fairness(),
+            self.fairness,
             self.cpu_per_op().unwrap_or_default(),
         );
     }
@@ -163,10 +180,43 @@ where
         all.extend(samples);
     }
     LoadReport {
+        fairness: fairness(&ops_per_task),
         ops_per_task,
         latency: Distribution::from_nanos(all),
         elapsed,
         cpu,
+    }
+}
+
+/// The fewest operations of any task as a fraction of the mean.
+fn fairness(ops_per_task: &[u64]) -> f64 {
+    let total: u64 = ops_per_task.iter().sum();
+    let mean = total as f64 / ops_per_task.len().max(1) as f64;
+    let min = ops_per_task.iter().copied().min().unwrap_or(0) as f64;
+    if mean == 0.0 { 0.0 } else { min / mean }
+}
+
+/// One slice of the load `op` on `rt` per call: the shape [`Interleaved`] takes.
+///
+/// [`Interleaved`]: crate::Interleaved
+pub fn load_slices<'a, F, Fut>(
+    rt: &'a Runtime,
+    config: LoadConfig,
+    op: F,
+) -> impl FnMut() -> LoadReport + 'a
+where
+    F: Fn() -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Instant> + Send + 'static,
+{
+    move || rt.block_on(run_load(config, op.clone()))
+}
+
+/// Merges each pool's slices and records them under `scenario` (see [`LoadReport::record`]).
+pub fn record_slices(results: &mut Results, scenario: &str, taken: Vec<(String, Vec<LoadReport>)>) {
+    for (pool, slices) in taken {
+        if let Some(report) = LoadReport::merge(slices) {
+            report.record(results, scenario, &pool);
+        }
     }
 }
 
@@ -222,7 +272,27 @@ mod tests {
         assert_eq!(report.ops_per_task.len(), 4);
         assert!(report.ops_per_task.iter().all(|ops| *ops > 0));
         assert_eq!(report.latency.len() as u64, report.total_ops());
-        assert!(report.fairness() > 0.0 && report.fairness() <= 1.0);
+        assert!(report.fairness > 0.0 && report.fairness <= 1.0);
+    }
+
+    #[test]
+    fn merged_slices_add_up_and_keep_the_worst_fairness() {
+        let slice = |ops: Vec<u64>, millis| LoadReport {
+            fairness: fairness(&ops),
+            latency: Distribution::from_nanos(vec![1; ops.iter().sum::<u64>() as usize]),
+            ops_per_task: ops,
+            elapsed: Duration::from_millis(millis),
+            cpu: Some(Duration::from_millis(millis / 2)),
+        };
+        let merged =
+            LoadReport::merge(vec![slice(vec![10, 10], 100), slice(vec![5, 15], 100)]).unwrap();
+        assert_eq!(merged.total_ops(), 40);
+        assert_eq!(merged.latency.len(), 40);
+        assert_eq!(merged.elapsed, Duration::from_millis(200));
+        assert_eq!(merged.cpu, Some(Duration::from_millis(100)));
+        assert_eq!(merged.fairness, 0.5);
+        assert_eq!(merged.throughput(), 200.0);
+        assert!(LoadReport::merge(Vec::new()).is_none());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

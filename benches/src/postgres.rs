@@ -13,10 +13,9 @@ use sqlx::postgres::{PgConnectOptions, PgPool};
 use sqlx::{Connection as _, PgConnection};
 use tokio::runtime::Runtime;
 
-use crate::bench_env::BenchEnv;
 use crate::checkout::Checkout;
 use crate::distribution::Distribution;
-use crate::load::{LoadConfig, run_batch, run_load};
+use crate::load::run_batch;
 use crate::results::{Results, names};
 
 /// Tasks running queries in the PostgreSQL scenario.
@@ -133,22 +132,6 @@ pub fn bench_queries<F, Fut>(
         b.to_async(rt)
             .iter_custom(|iters| run_batch(QUERY_TASKS, iters, op.clone()));
     });
-}
-
-/// Runs the query load through `op` for the environment's duration and records queries per
-/// second, latency percentiles and client CPU per query.
-pub fn measure_queries<F, Fut>(
-    rt: &Runtime,
-    env: &BenchEnv,
-    results: &mut Results,
-    name: &str,
-    op: F,
-) where
-    F: Fn() -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Instant> + Send + 'static,
-{
-    let report = rt.block_on(run_load(LoadConfig::new(QUERY_TASKS, env), op));
-    report.record(results, names::POSTGRES_SELECT_1, name);
 }
 
 /// Opens one connection the plain sqlx way and returns how long it took; the connection is
