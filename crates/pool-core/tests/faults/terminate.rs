@@ -13,6 +13,8 @@ use crate::support::{TestResult, assert_no_secrets};
 async fn terminated_backends_are_discarded_and_replaced() -> TestResult {
     let f = Fixture::start("terminate").await?;
     let pool = crate::support::pool("terminate", &f.settings);
+    // Open all 8 first, so the fault hits a full pool however fast the load runs.
+    f.assert_full_capacity(&pool).await;
     let (watch, load) = f.load(&pool, 32).await;
 
     let fault = Instant::now();
