@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use crate::connector::Connector;
+use crate::error::PoolError;
 use crate::inner::Inner;
 use crate::internals::{Delivery, Live};
 use crate::stats::CloseReason;
@@ -37,8 +38,9 @@ impl<'a, C: Connector> WaiterGuard<'a, C> {
         polled
     }
 
-    /// Leaves the queue, returning a delivery that raced with the caller's timeout.
-    pub(crate) fn leave(&mut self) -> Option<Delivery<C::Connection>> {
+    /// Leaves the queue, returning what was delivered meanwhile (a connection is still counted
+    /// as in use).
+    pub(crate) fn leave(&mut self) -> Option<Result<Live<C::Connection>, PoolError>> {
         let key = self.key.take()?;
         self.inner.lock().remove_waiter(key)
     }

@@ -97,7 +97,10 @@ impl<C: Connector> Inner<C> {
     /// Starts the maintenance task once, when a runtime is available.
     pub(crate) fn ensure_maintenance(self: &Arc<Self>) {
         // Ordering: the flag only guards against a second task; nothing else is published.
-        if self.maintenance_started.swap(true, Ordering::Relaxed) {
+        // Read first: waiting acquires call this, and a swap would write a shared line.
+        if self.maintenance_started.load(Ordering::Relaxed)
+            || self.maintenance_started.swap(true, Ordering::Relaxed)
+        {
             return;
         }
         let weak = Arc::downgrade(self);
@@ -119,10 +122,18 @@ impl<C: Connector> Inner<C> {
     /// [`PoolError::NoRuntime`] when a connect was needed but could not be started.
     pub(crate) fn start_connects(self: &Arc<Self>) -> Result<(), PoolError> {
         let n = self.lock().reserve_connects();
-        for _ in 0..n {
+        self.spawn_connects(n)
+    }
+
+    /// Spawns `n` connect tasks whose slots are already reserved.
+    ///
+    /// # Errors
+    /// [`PoolError::NoRuntime`] when they could not be started (the reservations are undone).
+    pub(crate) fn spawn_connects(self: &Arc<Self>, n: u32) -> Result<(), PoolError> {
+        for i in 0..n {
             if !self.spawn(connect_task(Arc::downgrade(self))) {
                 let mut st = self.lock();
-                st.connecting -= 1;
+                st.connecting -= n - i;
                 drop(st);
                 return Err(PoolError::NoRuntime {
                     pool: self.name().clone(),
@@ -198,8 +209,9 @@ impl<C: Connector> Inner<C> {
     /// Hands a connection that is clean to the oldest waiter, or back to the idle queue.
     pub(crate) fn release(self: &Arc<Self>, mut live: Live<C::Connection>) {
         live.last_used = self.clock.now();
+        let since = self.checkout_clock();
         let mut st = self.lock();
-        let outcome = st.release(live);
+        let outcome = st.release(live, since);
         let closing = st.closing;
         st.check_invariants();
         drop(st);
@@ -372,10 +384,11 @@ impl<C: Connector> Inner<C> {
         self: &Arc<Self>,
         outcome: Result<Live<C::Connection>, (ErrorClass, SharedError)>,
     ) -> Option<Duration> {
+        let since = self.checkout_clock();
         let mut st = self.lock();
         let (class, error) = match outcome {
             Ok(live) => {
-                let released = st.add_new(live);
+                let released = st.add_new(live, since);
                 let closing = st.closing;
                 st.check_invariants();
                 drop(st);

@@ -27,13 +27,22 @@ pub(crate) struct Live<T> {
     pub(crate) last_used: u64,
 }
 
-/// What a waiter receives: a connection (already counted as in use) or an error.
-pub(crate) type Delivery<T> = Result<Live<T>, PoolError>;
+/// A connection handed to a waiter: already counted as in use and registered as its checkout.
+#[derive(Debug)]
+pub(crate) struct Handoff<T> {
+    pub(crate) live: Live<T>,
+    pub(crate) checkout: usize,
+    pub(crate) since: Option<Instant>,
+}
+
+/// What a waiter receives: a connection or an error.
+pub(crate) type Delivery<T> = Result<Handoff<T>, PoolError>;
 
 #[derive(Debug)]
 struct Waiter<T> {
     waker: Option<Waker>,
     delivery: Option<Delivery<T>>,
+    location: &'static Location<'static>,
 }
 
 /// A connection in a caller's hands.
@@ -160,11 +169,12 @@ impl<T> Internals<T> {
         })
     }
 
-    pub(crate) fn push_waiter(&mut self) -> usize {
+    pub(crate) fn push_waiter(&mut self, location: &'static Location<'static>) -> usize {
         self.counters.waited += 1;
         let key = self.waiters.insert(Waiter {
             waker: None,
             delivery: None,
+            location,
         });
         self.queue.push_back(key);
         key
@@ -193,38 +203,64 @@ impl<T> Internals<T> {
         Poll::Pending
     }
 
-    /// Removes a waiter that gave up, returning anything delivered to it meanwhile.
-    pub(crate) fn remove_waiter(&mut self, key: usize) -> Option<Delivery<T>> {
+    /// Removes a waiter that gave up. A connection delivered to it meanwhile is returned (its
+    /// checkout undone), still counted as in use.
+    pub(crate) fn remove_waiter(&mut self, key: usize) -> Option<Result<Live<T>, PoolError>> {
         let waiter = self.waiters.remove(key)?;
-        if waiter.delivery.is_none()
-            && let Some(pos) = self.queue.iter().position(|k| *k == key)
-        {
-            self.queue.remove(pos);
-        }
-        waiter.delivery
-    }
-
-    /// Hands `delivery` to the oldest waiter, returning its waker; gives the delivery back if
-    /// nobody waits.
-    fn deliver(&mut self, delivery: Delivery<T>) -> Result<Option<Waker>, Delivery<T>> {
-        while let Some(key) = self.queue.pop_front() {
-            if let Some(waiter) = self.waiters.get_mut(key) {
-                waiter.delivery = Some(delivery);
-                return Ok(waiter.waker.take());
+        match waiter.delivery {
+            None => {
+                if let Some(pos) = self.queue.iter().position(|k| *k == key) {
+                    self.queue.remove(pos);
+                }
+                None
             }
+            Some(Ok(handoff)) => {
+                self.checkouts.remove(handoff.checkout);
+                self.counters.acquired -= 1;
+                Some(Ok(handoff.live))
+            }
+            Some(Err(error)) => Some(Err(error)),
         }
-        Err(delivery)
     }
 
-    /// A connection counted as in use comes back clean.
-    pub(crate) fn release(&mut self, live: Live<T>) -> Released<T> {
+    /// Hands a connection (registered as the waiter's checkout) or an error to the oldest
+    /// waiter, returning its waker; gives it back if nobody waits.
+    fn deliver(
+        &mut self,
+        item: Result<Live<T>, PoolError>,
+        since: Option<Instant>,
+    ) -> Result<Option<Waker>, Result<Live<T>, PoolError>> {
+        let Some(key) = self.queue.pop_front() else {
+            return Err(item);
+        };
+        let Some(location) = self.waiters.get_mut(key).map(|w| w.location) else {
+            return Err(item);
+        };
+        let delivery = match item {
+            Ok(live) => Ok(Handoff {
+                live,
+                checkout: self.register_checkout(location, since),
+                since,
+            }),
+            Err(error) => Err(error),
+        };
+        let waiter = self.waiters.get_mut(key);
+        Ok(waiter.and_then(|w| {
+            w.delivery = Some(delivery);
+            w.waker.take()
+        }))
+    }
+
+    /// A connection counted as in use comes back clean. `since` is the checkout time for a
+    /// waiter that gets it (read only when leak detection or an observer needs it).
+    pub(crate) fn release(&mut self, live: Live<T>, since: Option<Instant>) -> Released<T> {
         if self.closing {
             self.in_use -= 1;
             self.total -= 1;
             self.counters.closed.add(CloseReason::PoolClosed);
             return Released::Close(live);
         }
-        match self.deliver(Ok(live)) {
+        match self.deliver(Ok(live), since) {
             Ok(waker) => Released::Handed(waker),
             Err(Ok(live)) => {
                 self.in_use -= 1;
@@ -236,13 +272,13 @@ impl<T> Internals<T> {
     }
 
     /// A connect task finished with a new connection.
-    pub(crate) fn add_new(&mut self, live: Live<T>) -> Released<T> {
+    pub(crate) fn add_new(&mut self, live: Live<T>, since: Option<Instant>) -> Released<T> {
         self.connecting -= 1;
         self.counters.created += 1;
         self.consecutive_failures = 0;
         self.total += 1;
         self.in_use += 1;
-        self.release(live)
+        self.release(live, since)
     }
 
     /// A connection counted as in use leaves the pool.
@@ -254,13 +290,13 @@ impl<T> Internals<T> {
 
     /// Fails the oldest waiter with `error` (a connect error it should see at once).
     pub(crate) fn fail_oldest(&mut self, error: PoolError) -> Option<Waker> {
-        self.deliver(Err(error)).ok().flatten()
+        self.deliver(Err(error), None).ok().flatten()
     }
 
     /// Fails every waiter (the pool is closing).
     pub(crate) fn fail_all(&mut self, error: &PoolError) -> Vec<Waker> {
         let mut wakers = Vec::new();
-        while let Ok(w) = self.deliver(Err(error.clone())) {
+        while let Ok(w) = self.deliver(Err(error.clone()), None) {
             wakers.extend(w);
         }
         wakers

@@ -195,7 +195,8 @@ impl<C: Connector> Inner<C> {
 enum Step<T: Connector> {
     Ready(PooledConnection<T>),
     Validate(crate::internals::Live<<T as Connector>::Connection>),
-    Wait(usize),
+    /// Queued under this key; this many connects were reserved for the queue.
+    Wait(usize, u32),
 }
 
 impl<C: Connector> Inner<C> {
@@ -242,7 +243,8 @@ impl<C: Connector> Inner<C> {
                 max_waiters: max,
             });
         }
-        Ok(Step::Wait(st.push_waiter()))
+        let key = st.push_waiter(location);
+        Ok(Step::Wait(key, st.reserve_connects()))
     }
 }
 
@@ -253,7 +255,7 @@ async fn acquire<C: Connector>(
     let started = inner.observer().map(|_| Instant::now());
     let mut deadline = started.map(|s| s + inner.options.acquire_timeout);
     loop {
-        let live = match inner.next_step(location, started)? {
+        match inner.next_step(location, started)? {
             Step::Ready(conn) => return Ok(conn),
             Step::Validate(live) => {
                 let deadline = *deadline
@@ -265,10 +267,11 @@ async fn acquire<C: Connector>(
                     continue;
                 };
                 match tokio::time::timeout_at(deadline, inner.validate(live)).await {
-                    Ok(Ok(())) => match guard.take() {
-                        Some(live) => live,
-                        None => continue,
-                    },
+                    Ok(Ok(())) => {
+                        if let Some(live) = guard.take() {
+                            return Ok(checked_out(inner, live, location, started));
+                        }
+                    }
                     Ok(Err(reason)) => {
                         guard.retire(reason);
                         continue;
@@ -279,27 +282,36 @@ async fn acquire<C: Connector>(
                     }
                 }
             }
-            Step::Wait(key) => {
+            Step::Wait(key, connects) => {
                 // Cancel safety: the queue slot is in a guard from here on.
                 let mut guard = WaiterGuard::new(&inner, key);
                 inner.ensure_maintenance();
-                inner.start_connects()?;
+                inner.spawn_connects(connects)?;
                 let deadline = *deadline
                     .get_or_insert_with(|| inner.clock.refresh() + inner.options.acquire_timeout);
                 let waited =
                     tokio::time::timeout_at(deadline, poll_fn(|cx| guard.poll_delivery(cx))).await;
-                let delivery = match waited {
-                    Ok(delivery) => delivery,
+                let handoff = match waited {
+                    Ok(delivery) => delivery?,
+                    // Delivered just as time ran out: take it after all.
                     Err(_) => match guard.leave() {
-                        Some(delivery) => delivery,
+                        Some(delivered) => {
+                            drop(guard);
+                            return Ok(checked_out(inner, delivered?, location, started));
+                        }
                         None => return Err(inner.acquire_timed_out(None)),
                     },
                 };
                 drop(guard);
-                delivery?
+                return Ok(PooledConnection::new(
+                    inner,
+                    handoff.live,
+                    handoff.checkout,
+                    handoff.since,
+                    started,
+                ));
             }
-        };
-        return Ok(checked_out(inner, live, location, started));
+        }
     }
 }
 

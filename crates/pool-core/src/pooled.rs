@@ -234,8 +234,10 @@ impl<C: Connector> Inner<C> {
         since: Option<Instant>,
         discard: Option<CloseReason>,
     ) {
-        if let (Some(obs), Some(since)) = (self.observer(), since) {
-            obs.on_release(since.elapsed());
+        // One clock read serves the observer's use time and the next checkout's start.
+        let next_since = self.checkout_clock();
+        if let (Some(obs), Some(since), Some(now)) = (self.observer(), since, next_since) {
+            obs.on_release(now.saturating_duration_since(since));
         }
         let now = self.clock.now();
         let reason = discard.or_else(|| {
@@ -265,7 +267,7 @@ impl<C: Connector> Inner<C> {
             self.clean_in_background(live);
         } else {
             live.last_used = now;
-            let outcome: Released<C::Connection> = st.release(live);
+            let outcome: Released<C::Connection> = st.release(live, next_since);
             let closing = st.closing;
             st.check_invariants();
             drop(st);
