@@ -81,18 +81,12 @@ impl<C: Connector> Pool<C> {
             idle.iter()
                 .for_each(|_| obs.on_remove(CloseReason::PoolClosed));
         }
-        let closes = join_all(idle.into_iter().map(|live| inner.close_bounded(live.conn)));
-        let _ = tokio::time::timeout_at(until, closes).await;
-        loop {
-            let notified = inner.close_notify.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if inner.drained() {
-                break;
-            }
-            if tokio::time::timeout_at(until, notified).await.is_err() {
-                break;
-            }
+        if inner.require_runtime().is_ok() {
+            inner.drain(idle, until).await;
+        } else {
+            // No timers to wait with: idle connections are dropped (sockets closed) and the
+            // report says what is still out.
+            drop(idle);
         }
         let (still_checked_out, remaining) = inner.still_out(Instant::now());
         for c in &still_checked_out {
@@ -123,6 +117,23 @@ impl<C: Connector> Inner<C> {
         }
         st.check_invariants();
         (wakers, idle, st.in_use)
+    }
+
+    /// Closes the idle connections and waits for the rest to come back, until `until`.
+    async fn drain(&self, idle: Vec<Live<C::Connection>>, until: Instant) {
+        let closes = join_all(idle.into_iter().map(|live| self.close_bounded(live.conn)));
+        let _ = tokio::time::timeout_at(until, closes).await;
+        loop {
+            let notified = self.close_notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.drained() {
+                break;
+            }
+            if tokio::time::timeout_at(until, notified).await.is_err() {
+                break;
+            }
+        }
     }
 
     /// Whether nothing is out: no checkout, no cleanup, no connect in flight (each in-flight

@@ -94,6 +94,19 @@ impl<C: Connector> Inner<C> {
         }
     }
 
+    /// Timers need a tokio runtime: without one, an error rather than tokio's panic.
+    ///
+    /// # Errors
+    /// [`PoolError::NoRuntime`] outside a tokio runtime.
+    pub(crate) fn require_runtime(&self) -> Result<(), PoolError> {
+        match Handle::try_current() {
+            Ok(_) => Ok(()),
+            Err(_) => Err(PoolError::NoRuntime {
+                pool: self.name().clone(),
+            }),
+        }
+    }
+
     /// Starts the maintenance task once, when a runtime is available.
     pub(crate) fn ensure_maintenance(self: &Arc<Self>) {
         // Ordering: the flag only guards against a second task; nothing else is published.

@@ -258,6 +258,10 @@ async fn acquire<C: Connector>(
         match inner.next_step(location, started)? {
             Step::Ready(conn) => return Ok(conn),
             Step::Validate(live) => {
+                if let Err(error) = inner.require_runtime() {
+                    inner.retire(live, crate::stats::CloseReason::Discarded);
+                    return Err(error);
+                }
                 let deadline = *deadline
                     .get_or_insert_with(|| inner.clock.refresh() + inner.options.acquire_timeout);
                 // Cancel safety: while validating, the connection is in a guard that retires
@@ -285,8 +289,9 @@ async fn acquire<C: Connector>(
             Step::Wait(key, connects) => {
                 // Cancel safety: the queue slot is in a guard from here on.
                 let mut guard = WaiterGuard::new(&inner, key);
-                inner.ensure_maintenance();
                 inner.spawn_connects(connects)?;
+                inner.require_runtime()?;
+                inner.ensure_maintenance();
                 let deadline = *deadline
                     .get_or_insert_with(|| inner.clock.refresh() + inner.options.acquire_timeout);
                 let waited =

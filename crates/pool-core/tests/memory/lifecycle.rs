@@ -3,6 +3,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
 use pool_core::{CloseReason, PoolError, PoolObserver};
 
 use crate::{assert_consistent, pool, quiet, settle};
@@ -176,4 +179,17 @@ async fn close_wakes_waiters_and_reports_what_is_still_checked_out() {
     assert_consistent(&stats);
     assert_eq!(stats.total, 0);
     assert_eq!(connector.open(), 0);
+}
+
+#[test]
+fn outside_a_tokio_runtime_acquire_is_an_error_not_a_panic() {
+    let (pool, _) = pool(quiet(1));
+    let mut acquiring = pin!(pool.acquire());
+    let mut cx = Context::from_waker(Waker::noop());
+    match acquiring.as_mut().poll(&mut cx) {
+        Poll::Ready(Err(PoolError::NoRuntime { .. })) => {}
+        other => panic!("expected a no-runtime error, got {other:?}"),
+    }
+    let stats = pool.stats();
+    assert_eq!((stats.waiting, stats.total), (0, 0));
 }
