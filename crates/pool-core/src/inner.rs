@@ -184,6 +184,7 @@ impl<C: Connector> Inner<C> {
                         .map(|lifetime| now_ms.saturating_add(ms(self.jittered(lifetime)))),
                     use_count: 0,
                     last_used: now_ms,
+                    last_checked: now_ms,
                 })
             }
             Ok(Err(error)) => {
@@ -222,6 +223,11 @@ impl<C: Connector> Inner<C> {
     /// Hands a connection that is clean to the oldest waiter, or back to the idle queue.
     pub(crate) fn release(self: &Arc<Self>, mut live: Live<C::Connection>) {
         live.last_used = self.clock.now();
+        self.put_back(live);
+    }
+
+    /// Like `release`, but the connection keeps its idle age (after a keepalive ping).
+    pub(crate) fn put_back(self: &Arc<Self>, live: Live<C::Connection>) {
         let since = self.checkout_clock();
         let mut st = self.lock();
         let outcome = st.release(live, since);

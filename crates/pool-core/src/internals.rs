@@ -23,8 +23,10 @@ pub(crate) struct Live<T> {
     /// `max_lifetime` minus this connection's jitter, in coarse ms.
     pub(crate) expires_at: Option<u64>,
     pub(crate) use_count: u64,
-    /// When it was opened or last released, in coarse ms.
+    /// When it was opened or last released, in coarse ms (idle reaping counts from here).
     pub(crate) last_used: u64,
+    /// When the pool last saw it work (opened, validated, pinged), in coarse ms.
+    pub(crate) last_checked: u64,
 }
 
 /// A connection handed to a waiter: already counted as in use and registered as its checkout.
@@ -33,6 +35,13 @@ pub(crate) struct Handoff<T> {
     pub(crate) live: Live<T>,
     pub(crate) checkout: usize,
     pub(crate) since: Option<Instant>,
+}
+
+impl<T> Live<T> {
+    /// Milliseconds (coarse) since the connection was last used or seen working.
+    pub(crate) fn unchecked_for(&self, now_ms: u64) -> u64 {
+        now_ms.saturating_sub(self.last_used.max(self.last_checked))
+    }
 }
 
 /// What a waiter receives: a connection or an error.

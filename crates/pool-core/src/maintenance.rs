@@ -52,8 +52,10 @@ impl<C: Connector> Inner<C> {
             };
             match self.validate(live).await {
                 Ok(()) => {
-                    if let Some(live) = guard.take() {
-                        self.release(live);
+                    if let Some(mut live) = guard.take() {
+                        // A ping is not a use: the connection keeps its idle age for reaping.
+                        live.last_checked = self.clock.now();
+                        self.put_back(live);
                     }
                 }
                 Err(reason) => guard.retire(reason),
@@ -85,6 +87,7 @@ impl<C: Connector> Inner<C> {
         while i < st.idle.len() {
             let live = &st.idle[i];
             let idle_for = Some(Duration::from_millis(now_ms.saturating_sub(live.last_used)));
+            let unchecked_for = Some(Duration::from_millis(live.unchecked_for(now_ms)));
             let reason = if live.expires_at.is_some_and(|at| now_ms >= at) {
                 Some(CloseReason::Lifetime)
             } else if st.total > st.min_total()
@@ -100,7 +103,7 @@ impl<C: Connector> Inner<C> {
             let ping = reason.is_none()
                 && opts
                     .keepalive_interval
-                    .zip(idle_for)
+                    .zip(unchecked_for)
                     .is_some_and(|(every, idle)| idle >= every);
             if reason.is_some() || ping {
                 let Some(live) = st.idle.remove(i) else { break };

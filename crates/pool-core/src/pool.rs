@@ -213,7 +213,7 @@ impl<C: Connector> Inner<C> {
             let stale = self
                 .options
                 .validate_after_idle
-                .is_some_and(|after| self.clock.now().saturating_sub(live.last_used) > ms(after));
+                .is_some_and(|after| live.unchecked_for(self.clock.now()) > ms(after));
             if stale {
                 return Ok(Step::Validate(live));
             }

@@ -193,3 +193,18 @@ fn outside_a_tokio_runtime_acquire_is_an_error_not_a_panic() {
     let stats = pool.stats();
     assert_eq!((stats.waiting, stats.total), (0, 0));
 }
+
+#[tokio::test(start_paused = true)]
+async fn keepalive_pings_do_not_keep_idle_connections_from_being_reaped() {
+    let (pool, connector) = pool(
+        quiet(2)
+            .keepalive_interval(Duration::from_secs(1))
+            .idle_timeout(Duration::from_secs(5)),
+    );
+    drop(pool.acquire().await.unwrap());
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    settle().await;
+    assert!(connector.validations() >= 1, "pinged while idle");
+    let stats = pool.stats();
+    assert_eq!((stats.total, stats.closed.get(CloseReason::Idle)), (0, 1));
+}
