@@ -199,6 +199,15 @@ impl LoadReport {
             .count()
     }
 
+    /// When the last failed op ended.
+    pub fn last_failure(&self) -> Option<Instant> {
+        self.ops
+            .iter()
+            .filter(|o| !matches!(o.outcome, Outcome::Ok))
+            .map(|o| o.ended)
+            .max()
+    }
+
     /// When the first op that started at or after `since` and succeeded ended.
     pub fn first_ok_since(&self, since: Instant) -> Option<Instant> {
         self.ops
