@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
+use sqlx::ConnectOptions as _;
 use sqlx::Connection as _;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
 
@@ -97,8 +98,9 @@ impl Endpoint {
     }
 
     /// Opens a superuser connection to `database`, bounded by a deadline.
+    /// Its statements are not logged: role setup carries the test passwords.
     pub(crate) async fn connect_admin(&self, database: &str) -> anyhow::Result<PgConnection> {
-        let options = self.admin_options(database);
+        let options = self.admin_options(database).disable_statement_logging();
         match tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options)).await {
             Ok(Ok(conn)) => Ok(conn),
             Ok(Err(error)) => Err(anyhow::Error::new(error).context(format!(
