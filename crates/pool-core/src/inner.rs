@@ -29,6 +29,9 @@ pub(crate) struct Inner<C: Connector> {
     pub(crate) close_notify: Notify,
     runtime: Option<Handle>,
     maintenance_started: AtomicBool,
+    pub(crate) timer_started: AtomicBool,
+    /// Wakes the deadline timer (shared with it, so it can wait without keeping the pool).
+    pub(crate) timer_notify: Arc<Notify>,
     pub(crate) clock: CoarseClock,
 }
 
@@ -53,6 +56,8 @@ impl<C: Connector> Inner<C> {
             close_notify: Notify::new(),
             runtime: Handle::try_current().ok(),
             maintenance_started: AtomicBool::new(false),
+            timer_started: AtomicBool::new(false),
+            timer_notify: Arc::new(Notify::new()),
             clock: CoarseClock::new(),
         }
     }
@@ -349,6 +354,13 @@ impl<C: Connector> Inner<C> {
                 Err(CloseReason::ValidationFailed)
             }
         }
+    }
+}
+
+impl<C: Connector> Drop for Inner<C> {
+    fn drop(&mut self) {
+        // Lets a parked deadline timer see the pool is gone.
+        self.timer_notify.notify_one();
     }
 }
 

@@ -52,6 +52,7 @@ struct Waiter<T> {
     waker: Option<Waker>,
     delivery: Option<Delivery<T>>,
     location: &'static Location<'static>,
+    deadline: Instant,
 }
 
 /// A connection in a caller's hands.
@@ -102,6 +103,8 @@ pub(crate) struct Internals<T> {
     pub(crate) last_connect_error: Option<SharedError>,
     pub(crate) consecutive_failures: u32,
     pub(crate) counters: Counters,
+    /// The deadline the waiter timer sleeps until (None: it waits for a first waiter).
+    armed: Option<Instant>,
     max: u32,
     min: u32,
 }
@@ -120,6 +123,7 @@ impl<T> Internals<T> {
             last_connect_error: None,
             consecutive_failures: 0,
             counters: Counters::default(),
+            armed: None,
             max,
             min,
         }
@@ -178,15 +182,67 @@ impl<T> Internals<T> {
         })
     }
 
-    pub(crate) fn push_waiter(&mut self, location: &'static Location<'static>) -> usize {
+    /// Queues a waiter. Returns its key and whether the deadline timer must be woken (it
+    /// sleeps for a later deadline, or none).
+    pub(crate) fn push_waiter(
+        &mut self,
+        location: &'static Location<'static>,
+        deadline: Instant,
+    ) -> (usize, bool) {
         self.counters.waited += 1;
         let key = self.waiters.insert(Waiter {
             waker: None,
             delivery: None,
             location,
+            deadline,
         });
         self.queue.push_back(key);
-        key
+        let rearm = self.armed.is_none_or(|armed| deadline < armed);
+        if rearm {
+            self.armed = Some(deadline);
+        }
+        (key, rearm)
+    }
+
+    /// Fails every queued waiter whose deadline is `now` or earlier with `error`; returns
+    /// their wakers.
+    pub(crate) fn expire(&mut self, now: Instant, error: &PoolError) -> Vec<Waker> {
+        let mut wakers = Vec::new();
+        let mut i = 0;
+        while i < self.queue.len() {
+            let key = self.queue[i];
+            match self.waiters.get_mut(key) {
+                Some(w) if w.deadline <= now => {
+                    w.delivery = Some(Err(error.clone()));
+                    wakers.extend(w.waker.take());
+                    self.queue.remove(i);
+                    self.counters.acquire_timeouts += 1;
+                }
+                _ => i += 1,
+            }
+        }
+        wakers
+    }
+
+    /// The earliest deadline of a queued waiter, now armed in the timer.
+    pub(crate) fn arm_next_deadline(&mut self) -> Option<Instant> {
+        let waiters = &mut self.waiters;
+        let next = self
+            .queue
+            .iter()
+            .filter_map(|k| waiters.get_mut(*k).map(|w| w.deadline))
+            .min();
+        self.armed = next;
+        next
+    }
+
+    /// What a waiting timeout reports: whether connects were under way, and the last connect
+    /// error while connects fail.
+    pub(crate) fn timeout_phase_inputs(&self) -> (bool, Option<SharedError>) {
+        let last_error = (self.consecutive_failures > 0)
+            .then(|| self.last_connect_error.clone())
+            .flatten();
+        (self.connecting > 0, last_error)
     }
 
     /// Polls a waiter: its delivery if one arrived, else stores the waker.

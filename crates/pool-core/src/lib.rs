@@ -19,6 +19,7 @@ mod slab;
 mod stats;
 #[doc(hidden)]
 pub mod testing;
+mod timer;
 
 pub use close::{CheckedOut, CloseReport};
 pub use connector::{Connected, Connector, ErrorClass};

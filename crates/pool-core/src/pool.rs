@@ -167,19 +167,20 @@ impl<C: Connector> Inner<C> {
             .then(Instant::now)
     }
 
-    fn acquire_timed_out(&self, phase: Option<TimeoutPhase>) -> PoolError {
+    /// The error of an acquire that ran out of time while validating.
+    fn validation_timed_out(&self) -> PoolError {
         let mut st = self.lock();
         st.counters.acquire_timeouts += 1;
-        let connecting = st.connecting > 0;
-        let last_error = (st.consecutive_failures > 0)
-            .then(|| st.last_connect_error.clone())
-            .flatten();
         drop(st);
-        let phase = phase.unwrap_or(if connecting || last_error.is_some() {
-            TimeoutPhase::Connecting
-        } else {
-            TimeoutPhase::Waiting
-        });
+        self.acquire_timeout_error(TimeoutPhase::Validating, None)
+    }
+
+    /// Logs and reports an acquire timeout in `phase`.
+    pub(crate) fn acquire_timeout_error(
+        &self,
+        phase: TimeoutPhase,
+        last_error: Option<crate::error::SharedError>,
+    ) -> PoolError {
         tracing::warn!(pool = %self.name(), phase = phase.as_str(), "acquire timed out");
         self.timed_out(phase);
         PoolError::Timeout {
@@ -195,8 +196,9 @@ impl<C: Connector> Inner<C> {
 enum Step<T: Connector> {
     Ready(PooledConnection<T>),
     Validate(crate::internals::Live<<T as Connector>::Connection>),
-    /// Queued under this key; this many connects were reserved for the queue.
-    Wait(usize, u32),
+    /// Queued under this key; this many connects were reserved for the queue; the deadline
+    /// timer must be woken.
+    Wait(usize, u32, bool),
 }
 
 impl<C: Connector> Inner<C> {
@@ -204,6 +206,7 @@ impl<C: Connector> Inner<C> {
         self: &Arc<Self>,
         location: &'static Location<'static>,
         started: Option<Instant>,
+        deadline: &mut Option<Instant>,
     ) -> Result<Step<C>, PoolError> {
         let mut st = self.lock();
         if st.closing {
@@ -243,8 +246,11 @@ impl<C: Connector> Inner<C> {
                 max_waiters: max,
             });
         }
-        let key = st.push_waiter(location);
-        Ok(Step::Wait(key, st.reserve_connects()))
+        // The clock is read under the lock here, but only by callers that are about to wait.
+        let deadline =
+            *deadline.get_or_insert_with(|| self.clock.refresh() + self.options.acquire_timeout);
+        let (key, rearm) = st.push_waiter(location, deadline);
+        Ok(Step::Wait(key, st.reserve_connects(), rearm))
     }
 }
 
@@ -255,7 +261,7 @@ async fn acquire<C: Connector>(
     let started = inner.observer().map(|_| Instant::now());
     let mut deadline = started.map(|s| s + inner.options.acquire_timeout);
     loop {
-        match inner.next_step(location, started)? {
+        match inner.next_step(location, started, &mut deadline)? {
             Step::Ready(conn) => return Ok(conn),
             Step::Validate(live) => {
                 if let Err(error) = inner.require_runtime() {
@@ -282,31 +288,20 @@ async fn acquire<C: Connector>(
                     }
                     Err(_) => {
                         drop(guard);
-                        return Err(inner.acquire_timed_out(Some(TimeoutPhase::Validating)));
+                        return Err(inner.validation_timed_out());
                     }
                 }
             }
-            Step::Wait(key, connects) => {
+            Step::Wait(key, connects, rearm) => {
                 // Cancel safety: the queue slot is in a guard from here on.
                 let mut guard = WaiterGuard::new(&inner, key);
                 inner.spawn_connects(connects)?;
                 inner.require_runtime()?;
                 inner.ensure_maintenance();
-                let deadline = *deadline
-                    .get_or_insert_with(|| inner.clock.refresh() + inner.options.acquire_timeout);
-                let waited =
-                    tokio::time::timeout_at(deadline, poll_fn(|cx| guard.poll_delivery(cx))).await;
-                let handoff = match waited {
-                    Ok(delivery) => delivery?,
-                    // Delivered just as time ran out: take it after all.
-                    Err(_) => match guard.leave() {
-                        Some(delivered) => {
-                            drop(guard);
-                            return Ok(checked_out(inner, delivered?, location, started));
-                        }
-                        None => return Err(inner.acquire_timed_out(None)),
-                    },
-                };
+                // No timer per waiter: the pool's deadline timer fails waiters whose
+                // acquire_timeout ran out, with a timeout delivered like a connection.
+                inner.ensure_deadline_timer(rearm);
+                let handoff = poll_fn(|cx| guard.poll_delivery(cx)).await?;
                 drop(guard);
                 return Ok(PooledConnection::new(
                     inner,
