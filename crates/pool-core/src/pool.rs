@@ -276,7 +276,9 @@ async fn acquire<C: Connector>(
                 let Some(live) = guard.live_mut() else {
                     continue;
                 };
-                match tokio::time::timeout_at(deadline, inner.validate(live)).await {
+                // Boxed: validation is the rare path (a connection idle for a while), and
+                // keeping its timer out of line keeps every acquire future small.
+                match Box::pin(tokio::time::timeout_at(deadline, inner.validate(live))).await {
                     Ok(Ok(())) => {
                         if let Some(live) = guard.take() {
                             return Ok(checked_out(inner, live, location, started));
