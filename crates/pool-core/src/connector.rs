@@ -84,8 +84,9 @@ pub trait Connector: Send + Sync + 'static {
     }
 
     /// Whether a returned connection needs [`cleanup`](Connector::cleanup) before reuse
-    /// (e.g. it was returned inside a transaction). Must not do I/O: called on every release.
-    fn needs_cleanup(&self, conn: &Self::Connection) -> bool {
+    /// (e.g. it was returned inside a transaction, or a query on it failed or was dropped
+    /// midway). Must not wait on I/O: called on every release.
+    fn needs_cleanup(&self, conn: &mut Self::Connection) -> bool {
         let _ = conn;
         false
     }

@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use futures_core::future::BoxFuture;
+use futures_util::FutureExt as _;
 use pool_config::{PgBouncerMode, PoolSettings, SslMode};
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
 use sqlx::{ConnectOptions, Connection, PgConnection, Row};
@@ -184,8 +185,17 @@ impl Connector for PgConnector {
         classify(error)
     }
 
-    fn needs_cleanup(&self, conn: &PgConnection) -> bool {
-        conn.is_in_transaction() || Connection::should_flush(conn)
+    fn needs_cleanup(&self, conn: &mut PgConnection) -> bool {
+        if conn.is_in_transaction() {
+            return true;
+        }
+        // Queries run on `&mut *conn` bypass the pool, so their errors are never seen here.
+        // A query that failed on a dead server, or was dropped midway, leaves sqlx expecting
+        // the server's ReadyForQuery (or holding unsent bytes). `flush()` finishes on its first
+        // poll, without touching the socket, only when nothing is pending; anything else goes
+        // through `cleanup`, which drains it within `cleanup_timeout` or discards the
+        // connection. One poll on a waker that does nothing is all this costs when clean.
+        !matches!(Connection::flush(conn).now_or_never(), Some(Ok(())))
     }
 
     async fn cleanup(&self, conn: &mut PgConnection, reset: bool) -> Result<(), sqlx::Error> {

@@ -256,7 +256,7 @@ impl<C: Connector> Inner<C> {
             }
         });
         let dirty = reason.is_none()
-            && (self.options.reset_on_release || self.connector.needs_cleanup(&live.conn));
+            && (self.options.reset_on_release || self.connector.needs_cleanup(&mut live.conn));
         let mut st = self.lock();
         st.checkouts.remove(checkout);
         if let Some(reason) = reason {

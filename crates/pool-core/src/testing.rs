@@ -213,7 +213,7 @@ impl Connector for MemoryConnector {
         !conn.broken
     }
 
-    fn needs_cleanup(&self, conn: &MemoryConnection) -> bool {
+    fn needs_cleanup(&self, conn: &mut MemoryConnection) -> bool {
         conn.in_transaction
     }
 

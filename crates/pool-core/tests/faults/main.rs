@@ -12,6 +12,7 @@ mod auth;
 mod blackhole;
 mod cancellation;
 mod close;
+mod direct;
 mod failover;
 mod freeze;
 mod max_connections;
