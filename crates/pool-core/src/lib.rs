@@ -31,3 +31,8 @@ pub use pool::Pool;
 pub use pooled::PooledConnection;
 pub use registry::PoolRegistry;
 pub use stats::{CloseReason, ClosedCounts, PoolStats};
+
+// The workspace README's quick start compiles as a doctest of this crate.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct RootReadme;
