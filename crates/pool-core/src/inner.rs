@@ -29,6 +29,8 @@ pub(crate) struct Inner<C: Connector> {
     pub(crate) close_notify: Notify,
     runtime: Option<Handle>,
     maintenance_started: AtomicBool,
+    /// True while the maintenance task exists (cleared when it exits, panics or is dropped).
+    pub(crate) maintenance_running: Arc<AtomicBool>,
     pub(crate) timer_started: AtomicBool,
     /// Wakes the deadline timer (shared with it, so it can wait without keeping the pool).
     pub(crate) timer_notify: Arc<Notify>,
@@ -56,6 +58,7 @@ impl<C: Connector> Inner<C> {
             close_notify: Notify::new(),
             runtime: Handle::try_current().ok(),
             maintenance_started: AtomicBool::new(false),
+            maintenance_running: Arc::new(AtomicBool::new(false)),
             timer_started: AtomicBool::new(false),
             timer_notify: Arc::new(Notify::new()),
             clock: CoarseClock::new(),
@@ -123,7 +126,8 @@ impl<C: Connector> Inner<C> {
         }
         let weak = Arc::downgrade(self);
         let tick = self.options.tick();
-        if !self.spawn(crate::maintenance::run(weak, tick)) {
+        let running = crate::maintenance::Running::start(&self.maintenance_running);
+        if !self.spawn(crate::maintenance::run(weak, tick, running)) {
             self.maintenance_started.store(false, Ordering::Relaxed);
         }
     }

@@ -3,7 +3,9 @@
 //! The background task: reaps idle connections above `min_connections`, retires those past
 //! their lifetime, pings idle ones (keepalive), reports leaked checkouts and refills to
 //! `min_connections`. It holds a `Weak` reference and stops when the pool is dropped or closed.
+//! A [`Running`] flag moves with it, so the pool can tell whether it still runs.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -17,7 +19,26 @@ use crate::stats::CloseReason;
 
 type Leak = (&'static std::panic::Location<'static>, Duration);
 
-pub(crate) async fn run<C: Connector>(weak: Weak<Inner<C>>, tick: Duration) {
+/// Set while the maintenance task exists: cleared when the task returns, panics, or is dropped
+/// unpolled (its runtime shut down, or no runtime to spawn on).
+pub(crate) struct Running(Arc<AtomicBool>);
+
+impl Running {
+    pub(crate) fn start(flag: &Arc<AtomicBool>) -> Self {
+        // Ordering: a lone flag read by health checks; nothing else is published with it.
+        flag.store(true, Ordering::Relaxed);
+        Running(Arc::clone(flag))
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Relaxed);
+    }
+}
+
+pub(crate) async fn run<C: Connector>(weak: Weak<Inner<C>>, tick: Duration, running: Running) {
+    let _running = running;
     let mut interval = tokio::time::interval_at(Instant::now() + tick, tick);
     interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {

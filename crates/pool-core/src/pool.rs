@@ -80,6 +80,17 @@ impl<C: Connector> Pool<C> {
         self.inner.lock().closing
     }
 
+    /// Whether the background maintenance task (reaping, refill, lifetime, keepalive, leak
+    /// reports) is running. It starts when the pool is built inside a Tokio runtime (else at
+    /// the first acquire in one) and stops at its first tick after `close()` begins, when its
+    /// runtime shuts down, or if it panics; an open pool without it no longer refills or
+    /// reaps.
+    pub fn is_maintenance_running(&self) -> bool {
+        self.inner
+            .maintenance_running
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Installs the pool's one observer. Returns false (and keeps the first) if one was
     /// installed already. Without an observer the hot path reads no clock for it.
     pub fn set_observer(&self, observer: Arc<dyn PoolObserver>) -> bool {

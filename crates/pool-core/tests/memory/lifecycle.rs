@@ -208,3 +208,34 @@ async fn keepalive_pings_do_not_keep_idle_connections_from_being_reaped() {
     let stats = pool.stats();
     assert_eq!((stats.total, stats.closed.get(CloseReason::Idle)), (0, 1));
 }
+
+#[tokio::test(start_paused = true)]
+async fn maintenance_runs_from_build_until_close() {
+    let (pool, _) = pool(quiet(1).maintenance_interval(Duration::from_secs(1)));
+    assert!(pool.is_maintenance_running(), "started when built");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    settle().await;
+    assert!(pool.is_maintenance_running(), "still running after ticks");
+    pool.close(Duration::from_secs(1)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    settle().await;
+    assert!(!pool.is_maintenance_running(), "stops with the pool");
+}
+
+#[test]
+fn maintenance_is_not_running_once_its_runtime_shut_down() {
+    let (outside, _) = pool(quiet(1));
+    assert!(!outside.is_maintenance_running(), "no runtime, no task");
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a runtime");
+    let (pool, _) = runtime.block_on(async { pool(quiet(1)) });
+    assert!(pool.is_maintenance_running());
+    drop(runtime);
+    assert!(
+        !pool.is_maintenance_running(),
+        "the task went with its runtime while the pool lives on"
+    );
+}
