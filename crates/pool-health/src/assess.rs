@@ -73,6 +73,27 @@ pub(crate) fn open_for_liveness(
     }
 }
 
+/// Liveness: an open pool needs its maintenance task (refill, reaping, keepalive); without it
+/// the pool degrades until restarted. Once `close()` has begun the task is meant to stop.
+pub(crate) fn maintenance(
+    name: &str,
+    closing: bool,
+    running: bool,
+    now: SystemTime,
+) -> CheckResult {
+    if running {
+        pool(name, Status::Pass, now).with_value("running", None)
+    } else if closing {
+        pool(name, Status::Pass, now).with_value("stopped", None)
+    } else {
+        pool(name, Status::Fail, now)
+            .with_value("stopped", None)
+            .with_output(
+                "the pool's maintenance task is not running: no refill, reaping or keepalive",
+            )
+    }
+}
+
 pub(crate) fn connectivity(name: &str, outcome: &Connectivity, now: SystemTime) -> CheckResult {
     match outcome {
         Connectivity::Answered { latency } => {
@@ -339,6 +360,15 @@ mod tests {
             open_for_liveness("p", true, true, NOW).status(),
             Status::Fail
         );
+    }
+
+    #[test]
+    fn stopped_maintenance_fails_liveness_only_while_the_pool_is_open() {
+        assert_eq!(maintenance("p", false, true, NOW).status(), Status::Pass);
+        let stopped = maintenance("p", false, false, NOW);
+        assert_eq!(stopped.status(), Status::Fail);
+        assert!(stopped.output().is_some_and(|o| o.contains("maintenance")));
+        assert_eq!(maintenance("p", true, false, NOW).status(), Status::Pass);
     }
 
     #[test]

@@ -107,21 +107,29 @@ impl HealthChecker {
         self.inner.targets.iter().map(|t| t.name())
     }
 
-    /// Liveness: whether each pool is open. Never touches the database, never waits.
+    /// Liveness: whether each pool is open and its maintenance task runs. Never touches the
+    /// database, never waits.
     ///
     /// A pool that is draining (`close()` begun) warns; one that is closed with nothing left
-    /// open fails, so a process that closed its pool but kept running gets restarted.
+    /// open fails, so a process that closed its pool but kept running gets restarted. An open
+    /// pool whose maintenance task stopped (its runtime shut down, or it panicked) fails
+    /// [`keys::POOL_MAINTENANCE`]: it would no longer refill or reap.
     pub fn live(&self) -> HealthReport {
         let now = SystemTime::now();
         let results = self
             .inner
             .targets
             .iter()
-            .map(|t| {
+            .flat_map(|t| {
                 let stats = t.pool.stats();
                 let closed = stats.closing && stats.total == 0;
-                let result = assess::open_for_liveness(t.name(), stats.closing, closed, now);
-                (keys::POOL_OPEN, result)
+                let open = assess::open_for_liveness(t.name(), stats.closing, closed, now);
+                let running = t.pool.is_maintenance_running();
+                let maintenance = assess::maintenance(t.name(), stats.closing, running, now);
+                [
+                    (keys::POOL_OPEN, open),
+                    (keys::POOL_MAINTENANCE, maintenance),
+                ]
             })
             .collect();
         HealthReport::new(Probe::Live, results)

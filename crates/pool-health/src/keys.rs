@@ -7,6 +7,9 @@
 /// Liveness and readiness: whether the pool is open. Readiness fails as soon as `close()`
 /// begins; liveness warns while the pool drains and fails once it is closed.
 pub const POOL_OPEN: &str = "pool:open";
+/// Liveness: whether the pool's background maintenance task runs; fails when the pool is
+/// open without it (no refill, reaping or keepalive).
+pub const POOL_MAINTENANCE: &str = "pool:maintenance";
 /// Readiness: the `SELECT 1` round trip, in milliseconds.
 pub const CONNECTIVITY: &str = "postgres:connectivity";
 /// Readiness: callers waiting in `acquire()`.

@@ -46,6 +46,13 @@ async fn a_healthy_server_passes_with_its_latency() -> anyhow::Result<()> {
 
     let live = checker.live();
     assert_eq!(live.status(), Status::Pass);
+    assert_eq!(
+        live.find(keys::POOL_MAINTENANCE, "default")
+            .map(|r| r.status()),
+        Some(Status::Pass),
+        "{}",
+        json(&live)
+    );
     assert!(
         live.check(keys::CONNECTIVITY).is_empty(),
         "liveness never asks the database"
@@ -440,4 +447,46 @@ async fn checks_work_through_pgbouncer_in_transaction_mode() -> anyhow::Result<(
     }
     pool.close(Duration::from_secs(5)).await;
     Ok(())
+}
+
+/// A pool that outlived the runtime its maintenance task ran on: liveness fails (it would never
+/// refill or reap again), though the pool is open. Liveness never asks the database, so none
+/// is needed here.
+#[test]
+fn liveness_fails_when_maintenance_stopped_on_an_open_pool() {
+    let unreachable = sqlx::postgres::PgConnectOptions::new_without_pgpass()
+        .host("127.0.0.1")
+        .port(1);
+    let runtime = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime")
+    };
+    let first = runtime();
+    let pool = first.block_on(async { pool("default", unreachable, 2, 0) });
+    assert!(pool.is_maintenance_running());
+    let healthy = first.block_on(async { checker(quick(), vec![pool.clone()]).live() });
+    assert_eq!(healthy.status(), Status::Pass, "{}", json(&healthy));
+    drop(first);
+
+    let second = runtime();
+    let live = second.block_on(async { checker(quick(), vec![pool.clone()]).live() });
+    assert_eq!(live.status(), Status::Fail, "{}", json(&live));
+    let maintenance = live
+        .find(keys::POOL_MAINTENANCE, "default")
+        .expect("a maintenance check");
+    assert_eq!(maintenance.status(), Status::Fail);
+    assert!(
+        maintenance
+            .output()
+            .is_some_and(|o| o.contains("maintenance task is not running")),
+        "{}",
+        json(&live)
+    );
+    assert_eq!(
+        live.find(keys::POOL_OPEN, "default").map(|r| r.status()),
+        Some(Status::Pass),
+        "the pool itself is open"
+    );
 }
