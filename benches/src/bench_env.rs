@@ -4,6 +4,8 @@ use std::env;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::machine::Machine;
+
 /// Set to `1` for a quick smoke run (what `cargo xtask bench --quick` does).
 pub const QUICK_VAR: &str = "SERVIO_BENCH_QUICK";
 /// Directory for `bench-results/` and `bench-summary.md` (default: the cargo target dir).
@@ -16,6 +18,9 @@ pub struct BenchEnv {
     pub quick: bool,
     /// Where `bench-results/` and `bench-summary.md` are written.
     pub dir: PathBuf,
+    /// The machine and commit, looked at as the binary starts (right after it was built), so
+    /// the summary names the code that ran even if the tree changes during the run.
+    pub machine: Machine,
 }
 
 impl BenchEnv {
@@ -29,6 +34,7 @@ impl BenchEnv {
         BenchEnv {
             quick,
             dir: output_dir(),
+            machine: Machine::detect(),
         }
     }
 

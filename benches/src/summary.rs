@@ -22,7 +22,7 @@ pub fn publish(env: &BenchEnv, bench: &str, results: &Results) -> io::Result<()>
     results.save(&env.dir, bench)?;
     let all = Results::load(&env.dir)?;
     let path = env.dir.join("bench-summary.md");
-    fs::write(&path, render(&all, &Machine::detect(), env.quick))?;
+    fs::write(&path, render(&all, &env.machine, env.quick))?;
     println!("summary: {}", path.display());
     Ok(())
 }
