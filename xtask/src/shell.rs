@@ -10,6 +10,24 @@ use tokio::process::Command;
 pub(crate) fn cargo() -> Command {
     let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     command.current_dir(workspace_root());
+    // `cargo run` (how `cargo xtask` starts us) gives this binary its package's variables.
+    // Handed on, they change what build scripts see (ring tracks CARGO_MANIFEST_DIR), so each
+    // switch between `cargo xtask` and plain cargo would rebuild ring and everything above it.
+    for (key, _) in std::env::vars_os() {
+        let name = key.to_string_lossy();
+        if name.starts_with("CARGO_PKG_")
+            || matches!(
+                name.as_ref(),
+                "CARGO_MANIFEST_DIR"
+                    | "CARGO_MANIFEST_PATH"
+                    | "CARGO_CRATE_NAME"
+                    | "CARGO_BIN_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+            )
+        {
+            command.env_remove(&key);
+        }
+    }
     command
 }
 
