@@ -57,20 +57,27 @@ impl DatabaseUrl {
         if let Some(port) = url.port() {
             put("port", port.to_string());
         }
-        let database = decode(url.path().trim_start_matches('/')).ok_or_else(|| {
-            fail("the database name is not valid percent-encoded UTF-8".to_owned())
+        let database = percent_decode(url.path().trim_start_matches('/')).ok_or_else(|| {
+            fail(
+                "the database name is not valid percent-encoded UTF-8 (write `%` as `%25`)"
+                    .to_owned(),
+            )
         })?;
         if !database.is_empty() {
             put("database", database);
         }
-        let username = decode(url.username())
-            .ok_or_else(|| fail("the user name is not valid percent-encoded UTF-8".to_owned()))?;
+        let username = percent_decode(url.username()).ok_or_else(|| {
+            fail("the user name is not valid percent-encoded UTF-8 (write `%` as `%25`)".to_owned())
+        })?;
         if !username.is_empty() {
             put("username", username);
         }
         if let Some(password) = url.password() {
-            let password = decode(password).ok_or_else(|| {
-                fail("the password is not valid percent-encoded UTF-8".to_owned())
+            let password = percent_decode(password).ok_or_else(|| {
+                fail(
+                    "the password is not valid percent-encoded UTF-8 (write `%` as `%25`)"
+                        .to_owned(),
+                )
             })?;
             put("password", password);
         }
@@ -102,25 +109,24 @@ fn mask(url: &Url) -> String {
     masked.to_string()
 }
 
-/// Percent-decodes a URL component; `None` when the result is not UTF-8.
-fn decode(component: &str) -> Option<String> {
-    let bytes = component.as_bytes();
+/// Percent-decodes `s` (`%40` → `@`), strictly as libpq decodes a connection URI: `None`
+/// when a `%` is not followed by two hex digits or the result is not UTF-8. Used for the parts
+/// of `DATABASE_URL` and for other percent-encoded settings (e.g. OpenTelemetry headers).
+pub fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return None;
             }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
         }
     }
     String::from_utf8(out).ok()
@@ -168,10 +174,24 @@ mod tests {
             "postgres://u:Sup3rS3cret@h/db?pool=5",
             "not a url Sup3rS3cret",
             "postgres://u:Sup3rS3cret@h:99999/db",
+            "postgres://u:Sup3rS3cret%zz@h/db",
         ] {
             let message = DatabaseUrl::parse(raw).unwrap_err().to_string();
             assert!(message.starts_with("invalid DATABASE_URL"), "{message}");
             assert!(!message.contains("Sup3rS3cret"), "{message}");
+        }
+    }
+
+    #[test]
+    fn percent_decoding_is_strict() {
+        assert_eq!(
+            percent_decode("p%40ss%3Aw0rd").as_deref(),
+            Some("p@ss:w0rd")
+        );
+        assert_eq!(percent_decode("caf%C3%A9").as_deref(), Some("café"));
+        assert_eq!(percent_decode("no escapes").as_deref(), Some("no escapes"));
+        for bad in ["50%", "%zz", "%4", "%+f", "%FF"] {
+            assert_eq!(percent_decode(bad), None, "{bad}");
         }
     }
 }

@@ -23,6 +23,7 @@ mod source;
 mod ssl_mode;
 mod validate;
 
+pub use database_url::percent_decode;
 pub use error::{ConfigError, ConfigErrors};
 pub use lint::{Finding, Level, LintContext};
 pub use loader::{DEFAULT_CONFIG_DIR, Loader};

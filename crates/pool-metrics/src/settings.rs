@@ -5,6 +5,8 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use pool_config::percent_decode;
+
 use crate::error::MetricsError;
 
 /// `OTEL_EXPORTER_OTLP_ENDPOINT`: the collector's base URL (HTTP adds `/v1/metrics`).
@@ -340,23 +342,6 @@ fn parse_headers(var: &str, value: &str) -> Result<Vec<(String, String)>, Metric
             Ok((k.to_owned(), percent_decode(v).ok_or_else(invalid)?))
         })
         .collect()
-}
-
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 #[cfg(test)]
