@@ -35,8 +35,12 @@ impl CoarseClock {
     /// Reads the system clock and moves the coarse time forward.
     pub(crate) fn refresh(&self) -> Instant {
         let now = Instant::now();
-        // Ordering: monotonic via fetch_max; see `now`.
-        self.now_ms.fetch_max(self.ms_at(now), Ordering::Relaxed);
+        let now_ms = self.ms_at(now);
+        // Ordering: monotonic via fetch_max; see `now`. Read first: within the same
+        // millisecond (most refreshes under load) the shared line is not written.
+        if now_ms > self.now_ms.load(Ordering::Relaxed) {
+            self.now_ms.fetch_max(now_ms, Ordering::Relaxed);
+        }
         now
     }
 

@@ -17,13 +17,18 @@ use crate::stats::CloseReason;
 pub(crate) struct WaiterGuard<'a, C: Connector> {
     inner: &'a Arc<Inner<C>>,
     key: Option<usize>,
+    /// The waiter was queued with this task's waker during the current poll: a delivery
+    /// since then has woken (or will wake) the task, so the first poll need not look.
+    registered: bool,
 }
 
 impl<'a, C: Connector> WaiterGuard<'a, C> {
+    /// Guards the waiter queued under `key` with the current task's waker, in this poll.
     pub(crate) fn new(inner: &'a Arc<Inner<C>>, key: usize) -> Self {
         WaiterGuard {
             inner,
             key: Some(key),
+            registered: true,
         }
     }
 
@@ -31,6 +36,9 @@ impl<'a, C: Connector> WaiterGuard<'a, C> {
         let Some(key) = self.key else {
             return Poll::Ready(Err(self.inner.closed_error()));
         };
+        if std::mem::take(&mut self.registered) {
+            return Poll::Pending;
+        }
         let polled = self.inner.lock().poll_waiter(key, cx);
         if polled.is_ready() {
             self.key = None;

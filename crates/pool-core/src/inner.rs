@@ -107,12 +107,14 @@ impl<C: Connector> Inner<C> {
     /// # Errors
     /// [`PoolError::NoRuntime`] outside a tokio runtime.
     pub(crate) fn require_runtime(&self) -> Result<(), PoolError> {
-        match Handle::try_current() {
-            Ok(_) => Ok(()),
-            Err(_) => Err(PoolError::NoRuntime {
-                pool: self.name().clone(),
-            }),
+        // A tokio task runs inside its runtime: a thread-local read, where `try_current`
+        // would clone (and drop) the runtime's shared handle on every waiting acquire.
+        if tokio::task::try_id().is_some() || Handle::try_current().is_ok() {
+            return Ok(());
         }
+        Err(PoolError::NoRuntime {
+            pool: self.name().clone(),
+        })
     }
 
     /// Starts the maintenance task once, when a runtime is available.

@@ -182,16 +182,17 @@ impl<T> Internals<T> {
         })
     }
 
-    /// Queues a waiter. Returns its key and whether the deadline timer must be woken (it
+    /// Queues a waiter that `waker` wakes on delivery. Returns its key and whether the deadline timer must be woken (it
     /// sleeps for a later deadline, or none).
     pub(crate) fn push_waiter(
         &mut self,
         location: &'static Location<'static>,
         deadline: Instant,
+        waker: Waker,
     ) -> (usize, bool) {
         self.counters.waited += 1;
         let key = self.waiters.insert(Waiter {
-            waker: None,
+            waker: Some(waker),
             delivery: None,
             location,
             deadline,
@@ -324,6 +325,12 @@ impl<T> Internals<T> {
             self.total -= 1;
             self.counters.closed.add(CloseReason::PoolClosed);
             return Released::Close(live);
+        }
+        if self.queue.is_empty() {
+            // Nobody waits (the common case): straight back, without a hand-off attempt.
+            self.in_use -= 1;
+            self.idle.push_back(live);
+            return Released::Idle;
         }
         match self.deliver(Ok(live), since) {
             Ok(waker) => Released::Handed(waker),

@@ -4,6 +4,7 @@ use std::fmt;
 use std::future::{Future, poll_fn};
 use std::panic::Location;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use futures_core::future::BoxFuture;
 use tokio::time::Instant;
@@ -205,19 +206,26 @@ impl<C: Connector> Inner<C> {
 
 /// What the acquire loop does next, decided under the lock.
 enum Step<T: Connector> {
-    Ready(PooledConnection<T>),
+    /// Checked out under this key at this time: the caller builds the handle from its own
+    /// `Arc`, so a checkout clones no reference.
+    Ready(
+        crate::internals::Live<<T as Connector>::Connection>,
+        usize,
+        Option<Instant>,
+    ),
     Validate(crate::internals::Live<<T as Connector>::Connection>),
-    /// Queued under this key; this many connects were reserved for the queue; the deadline
-    /// timer must be woken.
+    /// Queued under this key, with the task's waker already stored; this many connects were
+    /// reserved for the queue; the deadline timer must be woken.
     Wait(usize, u32, bool),
 }
 
 impl<C: Connector> Inner<C> {
     fn next_step(
-        self: &Arc<Self>,
+        &self,
         location: &'static Location<'static>,
         started: Option<Instant>,
         deadline: &mut Option<Instant>,
+        cx: &Context<'_>,
     ) -> Result<Step<C>, PoolError> {
         let mut st = self.lock();
         if st.closing {
@@ -236,13 +244,7 @@ impl<C: Connector> Inner<C> {
             let key = st.register_checkout(location, since);
             st.check_invariants();
             drop(st);
-            return Ok(Step::Ready(PooledConnection::new(
-                Arc::clone(self),
-                live,
-                key,
-                since,
-                started,
-            )));
+            return Ok(Step::Ready(live, key, since));
         }
         // Shed only when this caller would really queue: a pool with room opens a connection
         // for it instead.
@@ -260,7 +262,8 @@ impl<C: Connector> Inner<C> {
         // The clock is read under the lock here, but only by callers that are about to wait.
         let deadline =
             *deadline.get_or_insert_with(|| self.clock.refresh() + self.options.acquire_timeout);
-        let (key, rearm) = st.push_waiter(location, deadline);
+        // The waker is stored with the waiter: no second lock to register it.
+        let (key, rearm) = st.push_waiter(location, deadline, cx.waker().clone());
         Ok(Step::Wait(key, st.reserve_connects(), rearm))
     }
 }
@@ -272,8 +275,13 @@ async fn acquire<C: Connector>(
     let started = inner.observer().map(|_| Instant::now());
     let mut deadline = started.map(|s| s + inner.options.acquire_timeout);
     loop {
-        match inner.next_step(location, started, &mut deadline)? {
-            Step::Ready(conn) => return Ok(conn),
+        // Polled once, at once: the closure only lends the task's context to the lock step.
+        let step = poll_fn(|cx| Poll::Ready(inner.next_step(location, started, &mut deadline, cx)))
+            .await?;
+        match step {
+            Step::Ready(live, key, since) => {
+                return Ok(PooledConnection::new(inner, live, key, since, started));
+            }
             Step::Validate(live) => {
                 if let Err(error) = inner.require_runtime() {
                     inner.retire(live, crate::stats::CloseReason::Discarded);
