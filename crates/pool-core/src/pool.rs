@@ -4,6 +4,7 @@ use std::fmt;
 use std::future::{Future, poll_fn};
 use std::panic::Location;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
 use futures_core::future::BoxFuture;
@@ -227,6 +228,11 @@ impl<C: Connector> Inner<C> {
         deadline: &mut Option<Instant>,
         cx: &Context<'_>,
     ) -> Result<Step<C>, PoolError> {
+        // Callers already queue: this one will too, so its deadline's clock read happens
+        // before the lock rather than under it.
+        if deadline.is_none() && self.queued_hint.load(Ordering::Relaxed) {
+            *deadline = Some(self.clock.refresh() + self.options.acquire_timeout);
+        }
         let mut st = self.lock();
         if st.closing {
             return Err(self.closed_error());
@@ -264,6 +270,7 @@ impl<C: Connector> Inner<C> {
             *deadline.get_or_insert_with(|| self.clock.refresh() + self.options.acquire_timeout);
         // The waker is stored with the waiter: no second lock to register it.
         let (key, rearm) = st.push_waiter(location, deadline, cx.waker().clone());
+        self.note_queued(&st);
         Ok(Step::Wait(key, st.reserve_connects(), rearm))
     }
 }
