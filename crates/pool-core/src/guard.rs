@@ -9,14 +9,16 @@ use std::task::{Context, Poll};
 use crate::connector::Connector;
 use crate::error::PoolError;
 use crate::inner::Inner;
-use crate::internals::{Delivery, Live};
+use crate::internals::{Delivery, Live, Slot};
 use crate::stats::CloseReason;
 
 /// A caller's place in the FIFO queue. Dropped before its delivery is taken, it leaves the
 /// queue and passes anything delivered meanwhile on to the next waiter.
 pub(crate) struct WaiterGuard<'a, C: Connector> {
     inner: &'a Arc<Inner<C>>,
+    /// The waiter's key while its delivery has not been taken.
     key: Option<usize>,
+    slot: Arc<Slot<C::Connection>>,
     /// The waiter was queued with this task's waker during the current poll: a delivery
     /// since then has woken (or will wake) the task, so the first poll need not look.
     registered: bool,
@@ -24,22 +26,29 @@ pub(crate) struct WaiterGuard<'a, C: Connector> {
 
 impl<'a, C: Connector> WaiterGuard<'a, C> {
     /// Guards the waiter queued under `key` with the current task's waker, in this poll.
-    pub(crate) fn new(inner: &'a Arc<Inner<C>>, key: usize) -> Self {
+    pub(crate) fn new(
+        inner: &'a Arc<Inner<C>>,
+        key: usize,
+        slot: Arc<Slot<C::Connection>>,
+    ) -> Self {
         WaiterGuard {
             inner,
             key: Some(key),
+            slot,
             registered: true,
         }
     }
 
+    /// The delivery, once it arrived; taken from the waiter's own slot, without the pool's
+    /// lock.
     pub(crate) fn poll_delivery(&mut self, cx: &mut Context<'_>) -> Poll<Delivery<C::Connection>> {
-        let Some(key) = self.key else {
+        if self.key.is_none() {
             return Poll::Ready(Err(self.inner.closed_error()));
-        };
+        }
         if std::mem::take(&mut self.registered) {
             return Poll::Pending;
         }
-        let polled = self.inner.lock().poll_waiter(key, cx);
+        let polled = self.slot.poll(cx);
         if polled.is_ready() {
             self.key = None;
         }
@@ -50,7 +59,7 @@ impl<'a, C: Connector> WaiterGuard<'a, C> {
     /// as in use).
     pub(crate) fn leave(&mut self) -> Option<Result<Live<C::Connection>, PoolError>> {
         let key = self.key.take()?;
-        self.inner.lock().remove_waiter(key)
+        self.inner.lock().remove_waiter(key, &self.slot)
     }
 }
 

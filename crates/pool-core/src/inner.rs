@@ -15,7 +15,7 @@ use tokio::sync::Notify;
 use crate::clock::{CoarseClock, ms};
 use crate::connector::{Connected, Connector, ErrorClass};
 use crate::error::{PoolError, SharedError};
-use crate::internals::{Internals, Live, Released};
+use crate::internals::{Internals, Live, LiveState, Released};
 use crate::observer::{PoolObserver, TimeoutPhase};
 use crate::options::PoolOptions;
 use crate::stats::CloseReason;
@@ -23,7 +23,10 @@ use crate::stats::CloseReason;
 pub(crate) struct Inner<C: Connector> {
     pub(crate) options: PoolOptions,
     pub(crate) connector: C,
-    state: Mutex<Internals<C::Connection>>,
+    /// On cache lines of its own: written by every acquire and release, it would otherwise
+    /// evict the read-mostly fields (options, observer) and the reference count from the
+    /// other cores' caches.
+    state: CachePadded<Mutex<Internals<C::Connection>>>,
     pub(crate) observer: OnceLock<Arc<dyn PoolObserver>>,
     /// Signalled on every release and removal while the pool is closing.
     pub(crate) close_notify: Notify,
@@ -41,6 +44,12 @@ pub(crate) struct Inner<C: Connector> {
     pub(crate) queued_hint: AtomicBool,
 }
 
+/// Aligns its content to two cache lines (the unit adjacent-line prefetchers pull in), so
+/// nothing else shares them.
+#[derive(Debug)]
+#[repr(align(128))]
+struct CachePadded<T>(T);
+
 impl<C: Connector> std::fmt::Debug for Inner<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Inner")
@@ -52,10 +61,10 @@ impl<C: Connector> std::fmt::Debug for Inner<C> {
 impl<C: Connector> Inner<C> {
     pub(crate) fn new(options: PoolOptions, connector: C) -> Self {
         Inner {
-            state: Mutex::new(Internals::new(
+            state: CachePadded(Mutex::new(Internals::new(
                 options.max_connections,
                 options.min_connections,
-            )),
+            ))),
             options,
             connector,
             observer: OnceLock::new(),
@@ -74,7 +83,7 @@ impl<C: Connector> Inner<C> {
     /// user code runs under the lock), so a poisoned lock is used as is: never a panic here.
     #[inline]
     pub(crate) fn lock(&self) -> MutexGuard<'_, Internals<C::Connection>> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        self.state.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     #[inline]
@@ -190,7 +199,7 @@ impl<C: Connector> Inner<C> {
                 if let Some(obs) = self.observer() {
                     obs.on_connect(elapsed);
                 }
-                Ok(Live {
+                Ok(Box::new(LiveState {
                     conn: connection,
                     backend_pid,
                     created_at: now,
@@ -201,7 +210,7 @@ impl<C: Connector> Inner<C> {
                     use_count: 0,
                     last_used: now_ms,
                     last_checked: now_ms,
-                })
+                }))
             }
             Ok(Err(error)) => {
                 let class = self.connector.classify(&error);

@@ -6,6 +6,7 @@
 
 use std::collections::VecDeque;
 use std::panic::Location;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 
 use tokio::time::Instant;
@@ -14,9 +15,13 @@ use crate::error::{PoolError, SharedError};
 use crate::slab::Slab;
 use crate::stats::{CloseReason, ClosedCounts, PoolStats};
 
-/// An open connection and what the pool knows about it.
+/// An open connection and what the pool knows about it, boxed once when it opens: checkouts
+/// and releases then move a pointer, not the connection and its bookkeeping.
+pub(crate) type Live<T> = Box<LiveState<T>>;
+
+/// What [`Live`] points to.
 #[derive(Debug)]
-pub(crate) struct Live<T> {
+pub(crate) struct LiveState<T> {
     pub(crate) conn: T,
     pub(crate) backend_pid: Option<i32>,
     pub(crate) created_at: Instant,
@@ -37,7 +42,7 @@ pub(crate) struct Handoff<T> {
     pub(crate) since: Option<Instant>,
 }
 
-impl<T> Live<T> {
+impl<T> LiveState<T> {
     /// Milliseconds (coarse) since the connection was last used or seen working.
     pub(crate) fn unchecked_for(&self, now_ms: u64) -> u64 {
         now_ms.saturating_sub(self.last_used.max(self.last_checked))
@@ -47,13 +52,77 @@ impl<T> Live<T> {
 /// What a waiter receives: a connection or an error.
 pub(crate) type Delivery<T> = Result<Handoff<T>, PoolError>;
 
+/// Where one waiter's delivery lands. The pool fills it under its own lock; the woken
+/// waiter takes it under the slot's small lock only, so the pool's lock is taken once to
+/// queue and once to hand over, never to collect. Slots are reused once their waiter is gone.
 #[derive(Debug)]
-struct Waiter<T> {
+pub(crate) struct Slot<T> {
+    state: Mutex<SlotState<T>>,
+}
+
+#[derive(Debug)]
+struct SlotState<T> {
     waker: Option<Waker>,
     delivery: Option<Delivery<T>>,
+}
+
+impl<T> Slot<T> {
+    fn new(waker: Waker) -> Self {
+        Slot {
+            state: Mutex::new(SlotState {
+                waker: Some(waker),
+                delivery: None,
+            }),
+        }
+    }
+
+    /// No user code runs under the lock: a poisoned one is used as is.
+    fn lock(&self) -> MutexGuard<'_, SlotState<T>> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Stores the delivery; returns the waker to wake once the pool's lock is released.
+    fn fill(&self, delivery: Delivery<T>) -> Option<Waker> {
+        let mut state = self.lock();
+        state.delivery = Some(delivery);
+        state.waker.take()
+    }
+
+    /// The delivery if it arrived, else the waker is stored for it.
+    pub(crate) fn poll(&self, cx: &Context<'_>) -> Poll<Delivery<T>> {
+        let mut state = self.lock();
+        if let Some(delivery) = state.delivery.take() {
+            return Poll::Ready(delivery);
+        }
+        match &mut state.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            slot => *slot = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
+    /// Takes the delivery, if one arrived.
+    fn take(&self) -> Option<Delivery<T>> {
+        self.lock().delivery.take()
+    }
+
+    /// Readies a reused slot for a new waiter.
+    fn reset(&self, waker: Waker) {
+        let mut state = self.lock();
+        state.waker = Some(waker);
+        state.delivery = None;
+    }
+}
+
+#[derive(Debug)]
+struct Waiter<T> {
+    slot: Arc<Slot<T>>,
     location: &'static Location<'static>,
     deadline: Instant,
 }
+
+/// Spare slots kept for reuse; beyond this, finished ones are freed.
+const SPARE_SLOTS: usize = 256;
 
 /// A connection in a caller's hands.
 #[derive(Debug)]
@@ -95,9 +164,12 @@ pub(crate) struct Internals<T> {
     pub(crate) in_use: u32,
     /// Connect tasks in flight (each reserves a slot below `max`).
     pub(crate) connecting: u32,
+    /// Queued waiters (an entry leaves when its waiter is served, fails or gives up).
     waiters: Slab<Waiter<T>>,
     /// Waiter keys in arrival order.
     queue: VecDeque<usize>,
+    /// Slots of served waiters, oldest first: reused once their waiter has let go.
+    spare_slots: VecDeque<Arc<Slot<T>>>,
     pub(crate) checkouts: Slab<Checkout>,
     pub(crate) closing: bool,
     pub(crate) last_connect_error: Option<SharedError>,
@@ -118,6 +190,7 @@ impl<T> Internals<T> {
             connecting: 0,
             waiters: Slab::default(),
             queue: VecDeque::new(),
+            spare_slots: VecDeque::new(),
             checkouts: Slab::default(),
             closing: false,
             last_connect_error: None,
@@ -182,18 +255,19 @@ impl<T> Internals<T> {
         })
     }
 
-    /// Queues a waiter that `waker` wakes on delivery. Returns its key and whether the deadline timer must be woken (it
-    /// sleeps for a later deadline, or none).
+    /// Queues a waiter that `waker` wakes on delivery. Returns its key, the slot its delivery
+    /// lands in, and whether the deadline timer must be woken (it sleeps for a later
+    /// deadline, or none).
     pub(crate) fn push_waiter(
         &mut self,
         location: &'static Location<'static>,
         deadline: Instant,
         waker: Waker,
-    ) -> (usize, bool) {
+    ) -> (usize, Arc<Slot<T>>, bool) {
         self.counters.waited += 1;
+        let slot = self.spare_slot(waker);
         let key = self.waiters.insert(Waiter {
-            waker: Some(waker),
-            delivery: None,
+            slot: Arc::clone(&slot),
             location,
             deadline,
         });
@@ -202,7 +276,30 @@ impl<T> Internals<T> {
         if rearm {
             self.armed = Some(deadline);
         }
-        (key, rearm)
+        (key, slot, rearm)
+    }
+
+    /// The oldest spare slot whose last waiter has let go of it, else a new one.
+    fn spare_slot(&mut self, waker: Waker) -> Arc<Slot<T>> {
+        // Only the pool clones a slot, under this lock: a count of one cannot grow behind
+        // our back, and the slot's state is only touched under its own lock.
+        if self
+            .spare_slots
+            .front()
+            .is_some_and(|slot| Arc::strong_count(slot) == 1)
+            && let Some(slot) = self.spare_slots.pop_front()
+        {
+            slot.reset(waker);
+            return slot;
+        }
+        Arc::new(Slot::new(waker))
+    }
+
+    /// Keeps a served waiter's slot for reuse.
+    fn recycle(&mut self, slot: Arc<Slot<T>>) {
+        if self.spare_slots.len() < SPARE_SLOTS {
+            self.spare_slots.push_back(slot);
+        }
     }
 
     /// Fails every queued waiter whose deadline is `now` or earlier with `error`; returns
@@ -212,14 +309,15 @@ impl<T> Internals<T> {
         let mut i = 0;
         while i < self.queue.len() {
             let key = self.queue[i];
-            match self.waiters.get_mut(key) {
-                Some(w) if w.deadline <= now => {
-                    w.delivery = Some(Err(error.clone()));
-                    wakers.extend(w.waker.take());
-                    self.queue.remove(i);
-                    self.counters.acquire_timeouts += 1;
+            if self.waiters.get_mut(key).is_some_and(|w| w.deadline <= now) {
+                self.queue.remove(i);
+                self.counters.acquire_timeouts += 1;
+                if let Some(waiter) = self.waiters.remove(key) {
+                    wakers.extend(waiter.slot.fill(Err(error.clone())));
+                    self.recycle(waiter.slot);
                 }
-                _ => i += 1,
+            } else {
+                i += 1;
             }
         }
         wakers
@@ -246,46 +344,35 @@ impl<T> Internals<T> {
         (self.connecting > 0, last_error)
     }
 
-    /// Polls a waiter: its delivery if one arrived, else stores the waker.
-    pub(crate) fn poll_waiter(&mut self, key: usize, cx: &mut Context<'_>) -> Poll<Delivery<T>> {
-        let Some(waiter) = self.waiters.get_mut(key) else {
-            // Unreachable while the guard holds the key; fail safe rather than hang.
-            return Poll::Ready(Err(PoolError::Closed {
-                pool: "unknown".into(),
-            }));
-        };
-        if waiter.delivery.is_some() {
-            let waiter = self.waiters.remove(key).and_then(|w| w.delivery);
-            return Poll::Ready(waiter.unwrap_or_else(|| {
-                Err(PoolError::Closed {
-                    pool: "unknown".into(),
-                })
-            }));
-        }
-        match &mut waiter.waker {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            slot => *slot = Some(cx.waker().clone()),
-        }
-        Poll::Pending
-    }
-
-    /// Removes a waiter that gave up. A connection delivered to it meanwhile is returned (its
-    /// checkout undone), still counted as in use.
-    pub(crate) fn remove_waiter(&mut self, key: usize) -> Option<Result<Live<T>, PoolError>> {
-        let waiter = self.waiters.remove(key)?;
-        match waiter.delivery {
-            None => {
-                if let Some(pos) = self.queue.iter().position(|k| *k == key) {
-                    self.queue.remove(pos);
-                }
-                None
+    /// Takes out a waiter that gave up (`key` and `slot` from `push_waiter`). A connection
+    /// delivered to it meanwhile is returned (its checkout undone), still counted as in use.
+    pub(crate) fn remove_waiter(
+        &mut self,
+        key: usize,
+        slot: &Arc<Slot<T>>,
+    ) -> Option<Result<Live<T>, PoolError>> {
+        // Still queued: its entry holds this very slot (a served waiter's key may be reused).
+        if self
+            .waiters
+            .get_mut(key)
+            .is_some_and(|w| Arc::ptr_eq(&w.slot, slot))
+        {
+            if let Some(pos) = self.queue.iter().position(|k| *k == key) {
+                self.queue.remove(pos);
             }
-            Some(Ok(handoff)) => {
+            if let Some(waiter) = self.waiters.remove(key) {
+                self.recycle(waiter.slot);
+            }
+            return None;
+        }
+        // Served: the delivery was stored before its entry left, under this lock.
+        match slot.take()? {
+            Ok(handoff) => {
                 self.checkouts.remove(handoff.checkout);
                 self.counters.acquired -= 1;
                 Some(Ok(handoff.live))
             }
-            Some(Err(error)) => Some(Err(error)),
+            Err(error) => Some(Err(error)),
         }
     }
 
@@ -296,25 +383,24 @@ impl<T> Internals<T> {
         item: Result<Live<T>, PoolError>,
         since: Option<Instant>,
     ) -> Result<Option<Waker>, Result<Live<T>, PoolError>> {
-        let Some(key) = self.queue.pop_front() else {
-            return Err(item);
-        };
-        let Some(location) = self.waiters.get_mut(key).map(|w| w.location) else {
+        let Some(waiter) = self
+            .queue
+            .pop_front()
+            .and_then(|key| self.waiters.remove(key))
+        else {
             return Err(item);
         };
         let delivery = match item {
             Ok(live) => Ok(Handoff {
                 live,
-                checkout: self.register_checkout(location, since),
+                checkout: self.register_checkout(waiter.location, since),
                 since,
             }),
             Err(error) => Err(error),
         };
-        let waiter = self.waiters.get_mut(key);
-        Ok(waiter.and_then(|w| {
-            w.delivery = Some(delivery);
-            w.waker.take()
-        }))
+        let waker = waiter.slot.fill(delivery);
+        self.recycle(waiter.slot);
+        Ok(waker)
     }
 
     /// A connection counted as in use comes back clean. `since` is the checkout time for a
@@ -415,4 +501,79 @@ impl<T> Internals<T> {
 #[cold]
 fn unreachable_ok<T>() -> Released<T> {
     Released::Idle
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn live() -> Live<()> {
+        Box::new(LiveState {
+            conn: (),
+            backend_pid: None,
+            created_at: Instant::now(),
+            expires_at: None,
+            use_count: 0,
+            last_used: 0,
+            last_checked: 0,
+        })
+    }
+
+    fn queue(st: &mut Internals<()>) -> (usize, Arc<Slot<()>>) {
+        let (key, slot, _) = st.push_waiter(
+            Location::caller(),
+            Instant::now() + std::time::Duration::from_secs(10),
+            Waker::noop().clone(),
+        );
+        (key, slot)
+    }
+
+    #[test]
+    fn a_served_waiter_that_gives_up_returns_its_connection_not_a_newer_waiters_place() {
+        let mut st = Internals::new(1, 0);
+        st.total = 1;
+        st.in_use = 1;
+        let (first, first_slot) = queue(&mut st);
+        assert!(matches!(st.release(live(), None), Released::Handed(_)));
+        // The served waiter's key is free again and goes to the next one.
+        let (second, second_slot) = queue(&mut st);
+        assert_eq!(first, second);
+        assert!(
+            !Arc::ptr_eq(&first_slot, &second_slot),
+            "a held slot is never reused"
+        );
+
+        let returned = st.remove_waiter(first, &first_slot);
+        assert!(
+            matches!(returned, Some(Ok(_))),
+            "the delivered connection comes back"
+        );
+        assert_eq!(st.waiting(), 1, "the newer waiter keeps its place");
+        assert_eq!(
+            st.counters.acquired, 0,
+            "the undone checkout is not counted"
+        );
+
+        assert!(st.remove_waiter(second, &second_slot).is_none());
+        assert_eq!(st.waiting(), 0);
+    }
+
+    #[test]
+    fn slots_are_reused_once_their_waiter_let_go() {
+        let mut st = Internals::new(1, 0);
+        st.total = 1;
+        st.in_use = 1;
+        let (_, slot) = queue(&mut st);
+        let first = Arc::as_ptr(&slot);
+        st.release(live(), None);
+        let cx = Context::from_waker(Waker::noop());
+        assert!(matches!(slot.poll(&cx), Poll::Ready(Ok(_))));
+        drop(slot);
+        let (_, again) = queue(&mut st);
+        assert_eq!(Arc::as_ptr(&again), first, "no allocation once warm");
+        assert!(
+            again.poll(&cx).is_pending(),
+            "a reused slot starts empty"
+        );
+    }
 }

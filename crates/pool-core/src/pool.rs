@@ -15,6 +15,7 @@ use crate::connector::Connector;
 use crate::error::PoolError;
 use crate::guard::{LiveGuard, WaiterGuard};
 use crate::inner::Inner;
+use crate::internals::Slot;
 use crate::observer::{PoolObserver, TimeoutPhase};
 use crate::options::PoolOptions;
 use crate::pooled::PooledConnection;
@@ -215,9 +216,9 @@ enum Step<T: Connector> {
         Option<Instant>,
     ),
     Validate(crate::internals::Live<<T as Connector>::Connection>),
-    /// Queued under this key, with the task's waker already stored; this many connects were
-    /// reserved for the queue; the deadline timer must be woken.
-    Wait(usize, u32, bool),
+    /// Queued under this key with this delivery slot, the task's waker already stored; this
+    /// many connects were reserved for the queue; the deadline timer must be woken.
+    Wait(usize, Arc<Slot<<T as Connector>::Connection>>, u32, bool),
 }
 
 impl<C: Connector> Inner<C> {
@@ -269,9 +270,9 @@ impl<C: Connector> Inner<C> {
         let deadline =
             *deadline.get_or_insert_with(|| self.clock.refresh() + self.options.acquire_timeout);
         // The waker is stored with the waiter: no second lock to register it.
-        let (key, rearm) = st.push_waiter(location, deadline, cx.waker().clone());
+        let (key, slot, rearm) = st.push_waiter(location, deadline, cx.waker().clone());
         self.note_queued(&st);
-        Ok(Step::Wait(key, st.reserve_connects(), rearm))
+        Ok(Step::Wait(key, slot, st.reserve_connects(), rearm))
     }
 }
 
@@ -320,9 +321,9 @@ async fn acquire<C: Connector>(
                     }
                 }
             }
-            Step::Wait(key, connects, rearm) => {
+            Step::Wait(key, slot, connects, rearm) => {
                 // Cancel safety: the queue slot is in a guard from here on.
-                let mut guard = WaiterGuard::new(&inner, key);
+                let mut guard = WaiterGuard::new(&inner, key, slot);
                 inner.spawn_connects(connects)?;
                 inner.require_runtime()?;
                 inner.ensure_maintenance();
