@@ -27,7 +27,8 @@ pub struct Connected<T> {
     /// The connection.
     pub connection: T,
     /// The server process serving it (PostgreSQL's backend pid), used to cancel its work when
-    /// a query timeout fires.
+    /// a query timeout fires. When unknown here, the pool asks
+    /// [`Connector::backend_pid`] the first time it needs it.
     pub backend_pid: Option<i32>,
 }
 
@@ -105,6 +106,18 @@ pub trait Connector: Send + Sync + 'static {
     /// Closes a connection gracefully.
     fn close(&self, conn: Self::Connection) -> impl Future<Output = ()> + Send {
         async move { drop(conn) }
+    }
+
+    /// Asks the server which process serves `conn` (a round trip), for a connection whose
+    /// [`Connected::backend_pid`] was unknown. The pool asks once per connection, and only
+    /// when it needs the answer: before the first unit of work under `query_timeout`, or when
+    /// a caller asks. `Ok(None)`: no process to cancel (the default).
+    fn backend_pid<'a>(
+        &'a self,
+        conn: &'a mut Self::Connection,
+    ) -> impl Future<Output = Result<Option<i32>, Self::Error>> + Send + 'a {
+        let _ = conn;
+        async { Ok(None) }
     }
 
     /// Cancels whatever the server process `backend_pid` is running (a query timeout fired).

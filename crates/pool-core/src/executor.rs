@@ -26,7 +26,7 @@ impl<'p> Executor<'p> for &'_ Pool<PgConnector> {
         let acquiring = self.acquire();
         let all = async move {
             let mut conn = acquiring.await?;
-            let (c, work) = conn.parts();
+            let (c, work) = conn.timed_parts().await;
             work.timed(c.fetch_many(query).try_collect::<Vec<_>>())
                 .await
         };
@@ -46,7 +46,7 @@ impl<'p> Executor<'p> for &'_ Pool<PgConnector> {
         let acquiring = self.acquire();
         Box::pin(async move {
             let mut conn = acquiring.await?;
-            let (c, work) = conn.parts();
+            let (c, work) = conn.timed_parts().await;
             work.timed(c.fetch_optional(query)).await
         })
     }

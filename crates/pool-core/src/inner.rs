@@ -202,6 +202,7 @@ impl<C: Connector> Inner<C> {
                 Ok(Box::new(LiveState {
                     conn: connection,
                     backend_pid,
+                    pid_asked: backend_pid.is_some(),
                     created_at: now,
                     expires_at: self
                         .options

@@ -24,6 +24,8 @@ pub(crate) type Live<T> = Box<LiveState<T>>;
 pub(crate) struct LiveState<T> {
     pub(crate) conn: T,
     pub(crate) backend_pid: Option<i32>,
+    /// Whether `backend_pid` is settled (given at connect, or asked once).
+    pub(crate) pid_asked: bool,
     pub(crate) created_at: Instant,
     /// `max_lifetime` minus this connection's jitter, in coarse ms.
     pub(crate) expires_at: Option<u64>,
@@ -511,6 +513,7 @@ mod tests {
         Box::new(LiveState {
             conn: (),
             backend_pid: None,
+            pid_asked: true,
             created_at: Instant::now(),
             expires_at: None,
             use_count: 0,
@@ -571,9 +574,6 @@ mod tests {
         drop(slot);
         let (_, again) = queue(&mut st);
         assert_eq!(Arc::as_ptr(&again), first, "no allocation once warm");
-        assert!(
-            again.poll(&cx).is_pending(),
-            "a reused slot starts empty"
-        );
+        assert!(again.poll(&cx).is_pending(), "a reused slot starts empty");
     }
 }

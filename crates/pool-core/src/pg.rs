@@ -157,20 +157,23 @@ impl Connector for PgConnector {
     async fn connect(&self) -> Result<Connected<PgConnection>, sqlx::Error> {
         let options = self.connect_options();
         let mut conn = options.connect().await?;
-        let mut connected = Connected::new(conn);
-        if self.track_backend_pid {
-            // sqlx keeps the backend key private, so ask once per connection.
-            let row = sqlx::raw_sql("SELECT pg_backend_pid()")
-                .fetch_one(&mut connected.connection)
-                .await?;
-            connected.backend_pid = Some(row.try_get::<i32, _>(0)?);
-        }
-        conn = connected.connection;
         if let Some(hook) = &self.after_connect {
             hook(&mut conn).await?;
         }
-        connected.connection = conn;
-        Ok(connected)
+        // The backend pid is asked later, and only if a query timeout needs it: sqlx keeps
+        // the one the server sent at startup private, and a round trip here would slow
+        // every connect.
+        Ok(Connected::new(conn))
+    }
+
+    async fn backend_pid(&self, conn: &mut PgConnection) -> Result<Option<i32>, sqlx::Error> {
+        if !self.track_backend_pid {
+            return Ok(None);
+        }
+        let row = sqlx::raw_sql("SELECT pg_backend_pid()")
+            .fetch_one(conn)
+            .await?;
+        Ok(Some(row.try_get::<i32, _>(0)?))
     }
 
     async fn validate(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {

@@ -82,9 +82,44 @@ impl<C: Connector> PooledConnection<C> {
         self.live().use_count
     }
 
-    /// The server process serving this connection (PostgreSQL's backend pid), if known.
-    pub fn backend_pid(&self) -> Option<i32> {
-        self.live().backend_pid
+    /// The server process serving this connection (PostgreSQL's backend pid). Asked of the
+    /// server the first time it is needed on this connection (one round trip, bounded by
+    /// `validation_timeout`), then remembered; `None` when there is none to know (behind
+    /// PgBouncer in transaction mode) or the question failed. Work run under `query_timeout`
+    /// asks first, so a timeout can cancel the server-side query.
+    ///
+    /// # Cancel safety
+    /// Dropping the future midway leaves the answer pending on the connection, which is then
+    /// drained or discarded when it is returned, never handed out as it is.
+    pub async fn backend_pid(&mut self) -> Option<i32> {
+        let inner = &self.inner;
+        let live = self
+            .live
+            .as_mut()
+            .unwrap_or_else(|| unreachable!("connection taken before drop"));
+        if live.pid_asked {
+            return live.backend_pid;
+        }
+        let limit = inner.options.validation_timeout_or_default();
+        let asked = tokio::time::timeout(limit, inner.connector.backend_pid(&mut live.conn)).await;
+        live.pid_asked = true;
+        match asked {
+            Ok(Ok(pid)) => live.backend_pid = pid,
+            Ok(Err(error)) => {
+                tracing::warn!(pool = %inner.name(), %error, "could not ask the server for the backend pid");
+                let reason = inner.reason_for(&error, CloseReason::Discarded);
+                if reason != CloseReason::Discarded {
+                    self.discard = Some(reason);
+                }
+            }
+            Err(_) => {
+                tracing::warn!(pool = %inner.name(), ?limit, "asking the server for the backend pid timed out; connection discarded");
+                inner.timed_out(TimeoutPhase::Validating);
+                // Its answer may still arrive: the connection cannot be trusted.
+                self.discard = Some(CloseReason::Discarded);
+            }
+        }
+        live.backend_pid
     }
 
     /// Takes the connection out of the pool for good. The pool's slot is freed (and refilled
@@ -141,12 +176,20 @@ impl<C: Connector> PooledConnection<C> {
         E: From<PoolError> + 'static,
         F: for<'c> FnOnce(&'c mut C::Connection) -> BoxFuture<'c, Result<T, E>>,
     {
-        let (conn, work_scope) = self.parts();
+        let (conn, work_scope) = self.timed_parts().await;
         work_scope.timed(work(conn)).await
     }
 
-    /// The connection and the bookkeeping a timed unit of work needs, borrowed apart.
-    pub(crate) fn parts(&mut self) -> (&mut C::Connection, Work<'_, C>) {
+    /// The connection and the bookkeeping a timed unit of work needs, borrowed apart; with a
+    /// `query_timeout`, the backend pid is known first so the timeout can cancel the work.
+    pub(crate) async fn timed_parts(&mut self) -> (&mut C::Connection, Work<'_, C>) {
+        if self.inner.options.query_timeout.is_some() {
+            self.backend_pid().await;
+        }
+        self.parts()
+    }
+
+    fn parts(&mut self) -> (&mut C::Connection, Work<'_, C>) {
         let live = self
             .live
             .as_mut()

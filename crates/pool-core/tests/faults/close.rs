@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use pool_core::PoolError;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
 use crate::Fixture;
@@ -15,15 +15,20 @@ const DEADLINE: Duration = Duration::from_millis(1500);
 async fn close_under_load_finishes_in_flight_work_and_reports_what_is_still_out() -> TestResult {
     let f = Fixture::start("close").await?;
     let pool = crate::support::pool("close", &f.settings);
+    // The held connections start their work together, once every waiter is queued: however
+    // slowly the tasks are scheduled, none ends before close begins.
+    let (go, started_work) = watch::channel(false);
 
     // Two callers hold their connection past the close deadline ...
     let mut holders = Vec::new();
     for _ in 0..2 {
         let (acquired, ready) = oneshot::channel();
         let pool = pool.clone();
+        let mut go = started_work.clone();
         holders.push(tokio::spawn(async move {
             let mut conn = pool.acquire().await?;
             let _ = acquired.send(());
+            let _ = go.wait_for(|go| *go).await;
             tokio::time::sleep(DEADLINE * 2).await;
             // The caller's connection still works after close gave up waiting for it.
             sqlx::query_scalar::<_, i32>("SELECT 1")
@@ -37,9 +42,11 @@ async fn close_under_load_finishes_in_flight_work_and_reports_what_is_still_out(
     for _ in 0..6 {
         let pool = pool.clone();
         let (acquired, ready) = oneshot::channel();
+        let mut go = started_work.clone();
         in_flight.push(tokio::spawn(async move {
             let mut conn = pool.acquire().await?;
             let _ = acquired.send(());
+            let _ = go.wait_for(|go| *go).await;
             sqlx::query_scalar::<_, i32>("SELECT 1 FROM pg_sleep(0.5)")
                 .fetch_one(&mut *conn)
                 .await
@@ -50,6 +57,7 @@ async fn close_under_load_finishes_in_flight_work_and_reports_what_is_still_out(
     let waiters: Vec<_> = (0..16).map(|_| tokio::spawn(pool.acquire())).collect();
     let waiting = stats_until(&pool, Duration::from_secs(5), |s| s.waiting == 16).await;
     assert_eq!((waiting.in_use, waiting.waiting), (8, 16), "{waiting:?}");
+    go.send(true)?;
 
     let started = Instant::now();
     let close = tokio::spawn({

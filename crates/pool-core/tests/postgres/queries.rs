@@ -45,7 +45,10 @@ async fn query_timeout_discards_the_connection_and_the_server_query_goes_away() 
     settings.query_timeout = Some(Duration::from_millis(500));
     let pool = build("query", &settings);
     let mut conn = pool.acquire().await.unwrap();
-    let pid = conn.backend_pid().expect("backend pid known from connect");
+    let pid = conn
+        .backend_pid()
+        .await
+        .expect("the server names its backend pid");
     let started = std::time::Instant::now();
     let err: sqlx::Error = conn
         .run(|c| {

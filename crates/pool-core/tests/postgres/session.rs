@@ -124,7 +124,7 @@ async fn pgbouncer_transaction_mode_connects_without_startup_options() {
         .await
         .unwrap();
     assert_eq!(
-        conn.backend_pid(),
+        conn.backend_pid().await,
         None,
         "no pid to cancel behind a transaction pooler"
     );
