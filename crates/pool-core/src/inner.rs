@@ -38,10 +38,6 @@ pub(crate) struct Inner<C: Connector> {
     /// Wakes the deadline timer (shared with it, so it can wait without keeping the pool).
     pub(crate) timer_notify: Arc<Notify>,
     pub(crate) clock: CoarseClock,
-    /// A hint, written under the lock when it changes: callers were queued at the last
-    /// acquire or release. An acquire that sees it reads the clock for its deadline before
-    /// locking, keeping the system clock out of the critical section.
-    pub(crate) queued_hint: AtomicBool,
 }
 
 /// Aligns its content to two cache lines (the unit adjacent-line prefetchers pull in), so
@@ -75,7 +71,6 @@ impl<C: Connector> Inner<C> {
             timer_started: AtomicBool::new(false),
             timer_notify: Arc::new(Notify::new()),
             clock: CoarseClock::new(),
-            queued_hint: AtomicBool::new(false),
         }
     }
 
@@ -257,21 +252,10 @@ impl<C: Connector> Inner<C> {
         let since = self.checkout_clock();
         let mut st = self.lock();
         let outcome = st.release(live, since);
-        self.note_queued(&st);
         let closing = st.closing;
         st.check_invariants();
         drop(st);
         self.after_release(outcome, closing);
-    }
-
-    /// Updates `queued_hint` from the locked state, writing only when it changed.
-    #[inline]
-    pub(crate) fn note_queued(&self, st: &Internals<C::Connection>) {
-        let queued = st.waiting() > 0;
-        // Ordering: a hint; a stale value only moves one clock read in or out of the lock.
-        if self.queued_hint.load(Ordering::Relaxed) != queued {
-            self.queued_hint.store(queued, Ordering::Relaxed);
-        }
     }
 
     pub(crate) fn after_release(self: &Arc<Self>, outcome: Released<C::Connection>, closing: bool) {

@@ -8,6 +8,7 @@ use std::collections::VecDeque;
 use std::panic::Location;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 use tokio::time::Instant;
 
@@ -120,7 +121,8 @@ impl<T> Slot<T> {
 struct Waiter<T> {
     slot: Arc<Slot<T>>,
     location: &'static Location<'static>,
-    deadline: Instant,
+    /// The deadline timer's round during which it queued (see `Internals::expire`).
+    round: u64,
 }
 
 /// Spare slots kept for reuse; beyond this, finished ones are freed.
@@ -177,8 +179,12 @@ pub(crate) struct Internals<T> {
     pub(crate) last_connect_error: Option<SharedError>,
     pub(crate) consecutive_failures: u32,
     pub(crate) counters: Counters,
-    /// The deadline the waiter timer sleeps until (None: it waits for a first waiter).
-    armed: Option<Instant>,
+    /// The deadline timer's current round: waiters are stamped with it instead of reading
+    /// the clock, which would cost more than the rest of a waiting acquire's bookkeeping.
+    round: u64,
+    /// When each round still referenced by a queued waiter ended, oldest first: every waiter
+    /// of round `r` had queued by then.
+    rounds_ended: VecDeque<(u64, Instant)>,
     max: u32,
     min: u32,
 }
@@ -198,7 +204,8 @@ impl<T> Internals<T> {
             last_connect_error: None,
             consecutive_failures: 0,
             counters: Counters::default(),
-            armed: None,
+            round: 0,
+            rounds_ended: VecDeque::new(),
             max,
             min,
         }
@@ -258,27 +265,23 @@ impl<T> Internals<T> {
     }
 
     /// Queues a waiter that `waker` wakes on delivery. Returns its key, the slot its delivery
-    /// lands in, and whether the deadline timer must be woken (it sleeps for a later
-    /// deadline, or none).
+    /// lands in, and whether the deadline timer must be woken (nobody waited before: it may
+    /// be parked).
     pub(crate) fn push_waiter(
         &mut self,
         location: &'static Location<'static>,
-        deadline: Instant,
         waker: Waker,
     ) -> (usize, Arc<Slot<T>>, bool) {
         self.counters.waited += 1;
+        let first = self.queue.is_empty();
         let slot = self.spare_slot(waker);
         let key = self.waiters.insert(Waiter {
             slot: Arc::clone(&slot),
             location,
-            deadline,
+            round: self.round,
         });
         self.queue.push_back(key);
-        let rearm = self.armed.is_none_or(|armed| deadline < armed);
-        if rearm {
-            self.armed = Some(deadline);
-        }
-        (key, slot, rearm)
+        (key, slot, first)
     }
 
     /// The oldest spare slot whose last waiter has let go of it, else a new one.
@@ -304,37 +307,57 @@ impl<T> Internals<T> {
         }
     }
 
-    /// Fails every queued waiter whose deadline is `now` or earlier with `error`; returns
-    /// their wakers.
-    pub(crate) fn expire(&mut self, now: Instant, error: &PoolError) -> Vec<Waker> {
+    /// One round of the deadline timer at `now`: ends the current round (every waiter queued
+    /// so far arrived by `now`), then fails with `error` each waiter whose round ended at
+    /// least `timeout` ago. Returns their wakers and when the next round is due (`tick`
+    /// from now at the latest while anyone waits; `None` when nobody does).
+    ///
+    /// A waiter's deadline counts from the end of its round, never from before it queued:
+    /// it times out no earlier than `timeout` after queuing, and at most one `tick` (plus
+    /// the timer's own lateness) after.
+    pub(crate) fn expire(
+        &mut self,
+        now: Instant,
+        timeout: Duration,
+        tick: Duration,
+        error: &PoolError,
+    ) -> (Vec<Waker>, Option<Instant>) {
         let mut wakers = Vec::new();
-        let mut i = 0;
-        while i < self.queue.len() {
-            let key = self.queue[i];
-            if self.waiters.get_mut(key).is_some_and(|w| w.deadline <= now) {
-                self.queue.remove(i);
-                self.counters.acquire_timeouts += 1;
-                if let Some(waiter) = self.waiters.remove(key) {
-                    wakers.extend(waiter.slot.fill(Err(error.clone())));
-                    self.recycle(waiter.slot);
-                }
-            } else {
-                i += 1;
-            }
+        if self.queue.is_empty() {
+            self.rounds_ended.clear();
+            return (wakers, None);
         }
-        wakers
-    }
-
-    /// The earliest deadline of a queued waiter, now armed in the timer.
-    pub(crate) fn arm_next_deadline(&mut self) -> Option<Instant> {
-        let waiters = &mut self.waiters;
-        let next = self
-            .queue
-            .iter()
-            .filter_map(|k| waiters.get_mut(*k).map(|w| w.deadline))
-            .min();
-        self.armed = next;
-        next
+        self.rounds_ended.push_back((self.round, now));
+        self.round += 1;
+        // The queue is in arrival order, so rounds never decrease along it: only its front
+        // can be due.
+        let next = loop {
+            let Some(&key) = self.queue.front() else {
+                break None;
+            };
+            let Some(round) = self.waiters.get_mut(key).map(|w| w.round) else {
+                // Unreachable: a queued key has its entry. Dropped rather than spun on.
+                self.queue.pop_front();
+                continue;
+            };
+            while self.rounds_ended.front().is_some_and(|(r, _)| *r < round) {
+                self.rounds_ended.pop_front();
+            }
+            let Some(&(_, arrived_by)) = self.rounds_ended.front() else {
+                break Some(now + tick);
+            };
+            let deadline = arrived_by + timeout;
+            if deadline > now {
+                break Some(deadline.min(now + tick));
+            }
+            self.queue.pop_front();
+            self.counters.acquire_timeouts += 1;
+            if let Some(waiter) = self.waiters.remove(key) {
+                wakers.extend(waiter.slot.fill(Err(error.clone())));
+                self.recycle(waiter.slot);
+            }
+        };
+        (wakers, next)
     }
 
     /// What a waiting timeout reports: whether connects were under way, and the last connect
@@ -523,11 +546,7 @@ mod tests {
     }
 
     fn queue(st: &mut Internals<()>) -> (usize, Arc<Slot<()>>) {
-        let (key, slot, _) = st.push_waiter(
-            Location::caller(),
-            Instant::now() + std::time::Duration::from_secs(10),
-            Waker::noop().clone(),
-        );
+        let (key, slot, _) = st.push_waiter(Location::caller(), Waker::noop().clone());
         (key, slot)
     }
 

@@ -4,7 +4,6 @@ use std::fmt;
 use std::future::{Future, poll_fn};
 use std::panic::Location;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
 use futures_core::future::BoxFuture;
@@ -217,7 +216,8 @@ enum Step<T: Connector> {
     ),
     Validate(crate::internals::Live<<T as Connector>::Connection>),
     /// Queued under this key with this delivery slot, the task's waker already stored; this
-    /// many connects were reserved for the queue; the deadline timer must be woken.
+    /// many connects were reserved for the queue; the deadline timer must be woken (first
+    /// waiter).
     Wait(usize, Arc<Slot<<T as Connector>::Connection>>, u32, bool),
 }
 
@@ -226,14 +226,8 @@ impl<C: Connector> Inner<C> {
         &self,
         location: &'static Location<'static>,
         started: Option<Instant>,
-        deadline: &mut Option<Instant>,
         cx: &Context<'_>,
     ) -> Result<Step<C>, PoolError> {
-        // Callers already queue: this one will too, so its deadline's clock read happens
-        // before the lock rather than under it.
-        if deadline.is_none() && self.queued_hint.load(Ordering::Relaxed) {
-            *deadline = Some(self.clock.refresh() + self.options.acquire_timeout);
-        }
         let mut st = self.lock();
         if st.closing {
             return Err(self.closed_error());
@@ -266,13 +260,10 @@ impl<C: Connector> Inner<C> {
                 max_waiters: max,
             });
         }
-        // The clock is read under the lock here, but only by callers that are about to wait.
-        let deadline =
-            *deadline.get_or_insert_with(|| self.clock.refresh() + self.options.acquire_timeout);
-        // The waker is stored with the waiter: no second lock to register it.
-        let (key, slot, rearm) = st.push_waiter(location, deadline, cx.waker().clone());
-        self.note_queued(&st);
-        Ok(Step::Wait(key, slot, st.reserve_connects(), rearm))
+        // The waker is stored with the waiter: no second lock to register it. No clock is
+        // read: the deadline timer's rounds time the wait.
+        let (key, slot, first) = st.push_waiter(location, cx.waker().clone());
+        Ok(Step::Wait(key, slot, st.reserve_connects(), first))
     }
 }
 
@@ -281,11 +272,11 @@ async fn acquire<C: Connector>(
     location: &'static Location<'static>,
 ) -> Result<PooledConnection<C>, PoolError> {
     let started = inner.observer().map(|_| Instant::now());
+    // Read only when validating: a waiting acquire is timed by the deadline timer.
     let mut deadline = started.map(|s| s + inner.options.acquire_timeout);
     loop {
         // Polled once, at once: the closure only lends the task's context to the lock step.
-        let step = poll_fn(|cx| Poll::Ready(inner.next_step(location, started, &mut deadline, cx)))
-            .await?;
+        let step = poll_fn(|cx| Poll::Ready(inner.next_step(location, started, cx))).await?;
         match step {
             Step::Ready(live, key, since) => {
                 return Ok(PooledConnection::new(inner, live, key, since, started));
@@ -321,15 +312,21 @@ async fn acquire<C: Connector>(
                     }
                 }
             }
-            Step::Wait(key, slot, connects, rearm) => {
+            Step::Wait(key, slot, connects, first) => {
                 // Cancel safety: the queue slot is in a guard from here on.
                 let mut guard = WaiterGuard::new(&inner, key, slot);
-                inner.spawn_connects(connects)?;
-                inner.require_runtime()?;
-                inner.ensure_maintenance();
+                // A busy pool's waiters (the common case here) need no connect and find
+                // the background tasks running: only the first waiter does this work.
+                if connects > 0 {
+                    inner.spawn_connects(connects)?;
+                }
+                if first {
+                    inner.require_runtime()?;
+                    inner.ensure_maintenance();
+                }
                 // No timer per waiter: the pool's deadline timer fails waiters whose
                 // acquire_timeout ran out, with a timeout delivered like a connection.
-                inner.ensure_deadline_timer(rearm);
+                inner.ensure_deadline_timer(first);
                 let handoff = poll_fn(|cx| guard.poll_delivery(cx)).await?;
                 drop(guard);
                 return Ok(PooledConnection::new(

@@ -311,7 +311,6 @@ impl<C: Connector> Inner<C> {
         } else {
             live.last_used = now;
             let outcome: Released<C::Connection> = st.release(live, next_since);
-            self.note_queued(&st);
             let closing = st.closing;
             st.check_invariants();
             drop(st);

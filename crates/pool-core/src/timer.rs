@@ -1,12 +1,16 @@
 //! # Implementation details
 //!
 //! The deadline timer: one task per pool fails waiters whose `acquire_timeout` ran out, so a
-//! waiting acquire registers no timer of its own. It sleeps until the earliest deadline in
-//! the queue (woken early when a waiter with an earlier one arrives), holds only a `Weak`
-//! reference while sleeping, and stops when the pool is dropped.
+//! waiting acquire registers no timer and reads no clock of its own. While anyone waits it
+//! runs in rounds (see `Internals::expire`): each round stamps the waiters that queued
+//! during it with the time it ended, and the next round comes when the oldest waiter is due
+//! or one tick later, whichever is first. It parks while nobody waits (the first waiter
+//! wakes it), holds only a `Weak` reference while sleeping, and stops when the pool is
+//! dropped.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -16,8 +20,7 @@ use crate::inner::Inner;
 use crate::observer::TimeoutPhase;
 
 impl<C: Connector> Inner<C> {
-    /// Starts the timer task once; wakes it when a waiter's deadline is earlier than the
-    /// one it sleeps for.
+    /// Starts the timer task once; wakes it when the first waiter queued.
     pub(crate) fn ensure_deadline_timer(self: &Arc<Self>, rearm: bool) {
         // Ordering: the flag only guards against a second task; see `ensure_maintenance`.
         if !self.timer_started.load(Ordering::Relaxed)
@@ -34,7 +37,8 @@ impl<C: Connector> Inner<C> {
         }
     }
 
-    /// Fails the waiters whose deadline passed; returns the next deadline to sleep until.
+    /// Runs one round: fails the waiters whose deadline passed; returns when the next round
+    /// is due.
     fn expire_waiters(&self, now: Instant) -> Option<Instant> {
         let mut st = self.lock();
         let (connecting, last_error) = st.timeout_phase_inputs();
@@ -49,8 +53,12 @@ impl<C: Connector> Inner<C> {
             elapsed: self.options.acquire_timeout,
             last_error,
         };
-        let wakers = st.expire(now, &error);
-        let next = st.arm_next_deadline();
+        let (wakers, next) = st.expire(
+            now,
+            self.options.acquire_timeout,
+            self.deadline_tick(),
+            &error,
+        );
         drop(st);
         if !wakers.is_empty() {
             tracing::warn!(pool = %self.name(), phase = phase.as_str(), waiters = wakers.len(), "acquire timed out");
@@ -60,6 +68,15 @@ impl<C: Connector> Inner<C> {
             waker.wake();
         }
         next
+    }
+}
+
+impl<C: Connector> Inner<C> {
+    /// How often the deadline timer runs while callers wait: a hundredth of
+    /// `acquire_timeout`, between 1 and 10 ms. It bounds how late a waiter's timeout fires.
+    fn deadline_tick(&self) -> Duration {
+        (self.options.acquire_timeout / 100)
+            .clamp(Duration::from_millis(1), Duration::from_millis(10))
     }
 }
 

@@ -8,6 +8,41 @@ use pool_core::{PoolError, TimeoutPhase};
 
 use crate::{pool, quiet, settle};
 
+/// Waiters that queue at different moments each get their whole `acquire_timeout`, counted
+/// from when they queued, and time out at most one deadline-timer tick (a hundredth of it,
+/// here 10 ms) after it, in arrival order.
+#[tokio::test(start_paused = true)]
+async fn every_waiter_gets_its_own_full_timeout_whenever_it_queued() {
+    let timeout = Duration::from_secs(1);
+    let (pool, _) = pool(quiet(1).acquire_timeout(timeout));
+    let _held = pool.acquire().await.unwrap();
+    let mut waiters = Vec::new();
+    for gap in [0, 333, 1, 250, 9] {
+        tokio::time::sleep(Duration::from_millis(gap)).await;
+        let acquiring = pool.acquire();
+        waiters.push(tokio::spawn(async move {
+            let queued = tokio::time::Instant::now();
+            let err = acquiring.await.unwrap_err();
+            (queued.elapsed(), tokio::time::Instant::now(), err)
+        }));
+    }
+    let mut last_end = None;
+    for waiter in waiters {
+        let (waited, ended, err) = waiter.await.unwrap();
+        assert_eq!(err.timeout_phase(), Some(TimeoutPhase::Waiting), "{err}");
+        assert!(
+            waited >= timeout && waited <= timeout + Duration::from_millis(10),
+            "waited {waited:?} for a {timeout:?} timeout"
+        );
+        assert!(
+            last_end.is_none_or(|last| ended >= last),
+            "timed out in arrival order"
+        );
+        last_end = Some(ended);
+    }
+    assert_eq!(pool.stats().acquire_timeouts, 5);
+}
+
 #[tokio::test(start_paused = true)]
 async fn waiting_for_a_busy_pool_times_out_in_the_waiting_phase() {
     let (pool, _) = pool(quiet(1).acquire_timeout(Duration::from_secs(3)));
