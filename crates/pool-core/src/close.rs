@@ -8,11 +8,9 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use tokio::time::Instant;
 
-use std::task::Waker;
-
 use crate::connector::Connector;
 use crate::inner::Inner;
-use crate::internals::Live;
+use crate::internals::{Handover, Live};
 use crate::pool::Pool;
 use crate::stats::CloseReason;
 
@@ -72,9 +70,11 @@ impl<C: Connector> Pool<C> {
     pub async fn close(&self, deadline: Duration) -> CloseReport {
         let inner = &self.inner;
         let until = Instant::now() + deadline;
-        let (wakers, idle, out_at_start) = inner.begin_close();
-        let waiters_failed = wakers.len() as u32;
-        wakers.into_iter().for_each(|w| w.wake());
+        let (failed, idle, out_at_start) = inner.begin_close();
+        let waiters_failed = failed.len() as u32;
+        failed
+            .into_iter()
+            .for_each(|handover| inner.hand_over(handover));
         tracing::info!(pool = %inner.name(), idle = idle.len(), in_use = out_at_start, "closing pool");
         let closed_idle = idle.len() as u32;
         if let Some(obs) = inner.observer() {
@@ -102,21 +102,25 @@ impl<C: Connector> Pool<C> {
     }
 }
 
+/// What closing found: failed waiters to hand their error, idle connections to close, and
+/// how many were checked out.
+type ClosingState<T> = (Vec<Handover<T>>, Vec<Live<T>>, u32);
+
 impl<C: Connector> Inner<C> {
     /// Marks the pool closing; returns the waiters to wake, the idle connections to close
     /// and how many were checked out.
-    fn begin_close(&self) -> (Vec<Waker>, Vec<Live<C::Connection>>, u32) {
+    fn begin_close(&self) -> ClosingState<C::Connection> {
         let error = self.closed_error();
         let mut st = self.lock();
         st.closing = true;
-        let wakers = st.fail_all(&error);
+        let failed = st.fail_all(&error);
         let idle: Vec<_> = st.idle.drain(..).collect();
         st.total -= idle.len() as u32;
         for _ in &idle {
             st.counters.closed.add(CloseReason::PoolClosed);
         }
         st.check_invariants();
-        (wakers, idle, st.in_use)
+        (failed, idle, st.in_use)
     }
 
     /// Closes the idle connections and waits for the rest to come back, until `until`.

@@ -19,13 +19,10 @@ pub(crate) struct WaiterGuard<'a, C: Connector> {
     /// The waiter's key while its delivery has not been taken.
     key: Option<usize>,
     slot: Arc<Slot<C::Connection>>,
-    /// The waiter was queued with this task's waker during the current poll: a delivery
-    /// since then has woken (or will wake) the task, so the first poll need not look.
-    registered: bool,
 }
 
 impl<'a, C: Connector> WaiterGuard<'a, C> {
-    /// Guards the waiter queued under `key` with the current task's waker, in this poll.
+    /// Guards the waiter queued under `key` with `slot`.
     pub(crate) fn new(
         inner: &'a Arc<Inner<C>>,
         key: usize,
@@ -35,20 +32,16 @@ impl<'a, C: Connector> WaiterGuard<'a, C> {
             inner,
             key: Some(key),
             slot,
-            registered: true,
         }
     }
 
     /// The delivery, once it arrived; taken from the waiter's own slot, without the pool's
-    /// lock.
+    /// lock (the first poll registers the task's waker there).
     pub(crate) fn poll_delivery(&mut self, cx: &mut Context<'_>) -> Poll<Delivery<C::Connection>> {
         if self.key.is_none() {
             return Poll::Ready(Err(self.inner.closed_error()));
         }
-        if std::mem::take(&mut self.registered) {
-            return Poll::Pending;
-        }
-        let polled = self.slot.poll(cx);
+        let polled = self.slot.register(cx);
         if polled.is_ready() {
             self.key = None;
         }
@@ -59,7 +52,15 @@ impl<'a, C: Connector> WaiterGuard<'a, C> {
     /// as in use).
     pub(crate) fn leave(&mut self) -> Option<Result<Live<C::Connection>, PoolError>> {
         let key = self.key.take()?;
-        self.inner.lock().remove_waiter(key, &self.slot)
+        if self.inner.lock().remove_waiter(key, &self.slot) {
+            self.slot.clear();
+            return None;
+        }
+        // Picked: the delivery is in the slot, or whoever fills it takes it back.
+        match self.slot.abandon()? {
+            Ok(handoff) => Some(Ok(self.inner.lock().undo_handoff(handoff))),
+            Err(error) => Some(Err(error)),
+        }
     }
 }
 
@@ -67,7 +68,7 @@ impl<C: Connector> Drop for WaiterGuard<'_, C> {
     fn drop(&mut self) {
         if let Some(Ok(live)) = self.leave() {
             // Delivered to a caller that is gone: the next waiter (or the idle queue) gets it.
-            self.inner.release(live);
+            self.inner.put_back(live);
         }
     }
 }

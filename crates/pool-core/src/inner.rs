@@ -15,7 +15,7 @@ use tokio::sync::Notify;
 use crate::clock::{CoarseClock, ms};
 use crate::connector::{Connected, Connector, ErrorClass};
 use crate::error::{PoolError, SharedError};
-use crate::internals::{Internals, Live, LiveState, Released};
+use crate::internals::{Handover, Internals, Live, LiveState, Released};
 use crate::observer::{PoolObserver, TimeoutPhase};
 use crate::options::PoolOptions;
 use crate::stats::CloseReason;
@@ -260,12 +260,26 @@ impl<C: Connector> Inner<C> {
 
     pub(crate) fn after_release(self: &Arc<Self>, outcome: Released<C::Connection>, closing: bool) {
         match outcome {
-            Released::Handed(Some(waker)) => waker.wake(),
-            Released::Handed(None) | Released::Idle => {}
+            Released::Handed(handover) => self.hand_over(handover),
+            Released::Idle => {}
             Released::Close(live) => self.close_in_background(live, CloseReason::PoolClosed),
         }
         if closing {
             self.close_notify.notify_waiters();
+        }
+    }
+
+    /// Puts a delivery into its picked waiter's slot and wakes the waiter (call it without
+    /// the pool's lock). A connection for a waiter that gave up meanwhile goes back to the
+    /// pool, to the next waiter or the idle queue; an error for one is dropped.
+    pub(crate) fn hand_over(self: &Arc<Self>, (slot, delivery): Handover<C::Connection>) {
+        match slot.fill(delivery) {
+            Ok(Some(waker)) => waker.wake(),
+            Ok(None) | Err(Err(_)) => {}
+            Err(Ok(handoff)) => {
+                let live = self.lock().undo_handoff(handoff);
+                self.put_back(live);
+            }
         }
     }
 
@@ -468,10 +482,10 @@ impl<C: Connector> Inner<C> {
             // The oldest waiter learns at once; the slot is freed so the next waiter gets its
             // own attempt rather than a timeout.
             st.connecting -= 1;
-            let waker = st.fail_oldest(err);
+            let failed = st.fail_oldest(err);
             drop(st);
-            if let Some(w) = waker {
-                w.wake();
+            if let Some(handover) = failed {
+                self.hand_over(handover);
             }
             let _ = self.start_connects();
             return None;

@@ -55,9 +55,11 @@ impl<T> LiveState<T> {
 /// What a waiter receives: a connection or an error.
 pub(crate) type Delivery<T> = Result<Handoff<T>, PoolError>;
 
-/// Where one waiter's delivery lands. The pool fills it under its own lock; the woken
-/// waiter takes it under the slot's small lock only, so the pool's lock is taken once to
-/// queue and once to hand over, never to collect. Slots are reused once their waiter is gone.
+/// Where one waiter's delivery lands. The pool picks the waiter under its lock and fills the
+/// slot after releasing it; the woken waiter takes the delivery under the slot's small lock
+/// only. Neither the waker nor the delivery is touched under the pool's lock, so its critical
+/// sections stay short when several cores acquire at once. Slots are reused once nobody else
+/// holds them, always left empty by their last user.
 #[derive(Debug)]
 pub(crate) struct Slot<T> {
     state: Mutex<SlotState<T>>,
@@ -67,14 +69,22 @@ pub(crate) struct Slot<T> {
 struct SlotState<T> {
     waker: Option<Waker>,
     delivery: Option<Delivery<T>>,
+    /// The waiter gave up after it was picked but before its delivery landed: the one who
+    /// fills the slot takes the delivery back.
+    abandoned: bool,
 }
 
+/// A delivery for a picked waiter, to put in its slot once the pool's lock is released
+/// (`Inner::hand_over`).
+pub(crate) type Handover<T> = (Arc<Slot<T>>, Delivery<T>);
+
 impl<T> Slot<T> {
-    fn new(waker: Waker) -> Self {
+    fn new() -> Self {
         Slot {
             state: Mutex::new(SlotState {
-                waker: Some(waker),
+                waker: None,
                 delivery: None,
+                abandoned: false,
             }),
         }
     }
@@ -84,15 +94,19 @@ impl<T> Slot<T> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Stores the delivery; returns the waker to wake once the pool's lock is released.
-    fn fill(&self, delivery: Delivery<T>) -> Option<Waker> {
+    /// Stores the delivery and returns the waker to wake; gives the delivery back if the
+    /// waiter abandoned the slot.
+    pub(crate) fn fill(&self, delivery: Delivery<T>) -> Result<Option<Waker>, Delivery<T>> {
         let mut state = self.lock();
+        if std::mem::take(&mut state.abandoned) {
+            return Err(delivery);
+        }
         state.delivery = Some(delivery);
-        state.waker.take()
+        Ok(state.waker.take())
     }
 
     /// The delivery if it arrived, else the waker is stored for it.
-    pub(crate) fn poll(&self, cx: &Context<'_>) -> Poll<Delivery<T>> {
+    pub(crate) fn register(&self, cx: &Context<'_>) -> Poll<Delivery<T>> {
         let mut state = self.lock();
         if let Some(delivery) = state.delivery.take() {
             return Poll::Ready(delivery);
@@ -104,16 +118,19 @@ impl<T> Slot<T> {
         Poll::Pending
     }
 
-    /// Takes the delivery, if one arrived.
-    fn take(&self) -> Option<Delivery<T>> {
-        self.lock().delivery.take()
+    /// The waiter gives up after being picked: takes the delivery if it landed, else leaves
+    /// word for the one filling the slot to take it back.
+    pub(crate) fn abandon(&self) -> Option<Delivery<T>> {
+        let mut state = self.lock();
+        state.waker = None;
+        let delivery = state.delivery.take();
+        state.abandoned = delivery.is_none();
+        delivery
     }
 
-    /// Readies a reused slot for a new waiter.
-    fn reset(&self, waker: Waker) {
-        let mut state = self.lock();
-        state.waker = Some(waker);
-        state.delivery = None;
+    /// The waiter left the queue before being picked: forgets its waker.
+    pub(crate) fn clear(&self) {
+        self.lock().waker = None;
     }
 }
 
@@ -149,8 +166,8 @@ pub(crate) struct Counters {
 /// Where a released connection went.
 #[derive(Debug)]
 pub(crate) enum Released<T> {
-    /// Handed to the oldest waiter, whose waker is to be woken.
-    Handed(Option<Waker>),
+    /// Picked by the oldest waiter: hand it over once the lock is released.
+    Handed(Handover<T>),
     /// Put back into the idle queue.
     Idle,
     /// The pool is closing: close it (already uncounted).
@@ -264,17 +281,16 @@ impl<T> Internals<T> {
         })
     }
 
-    /// Queues a waiter that `waker` wakes on delivery. Returns its key, the slot its delivery
-    /// lands in, and whether the deadline timer must be woken (nobody waited before: it may
-    /// be parked).
+    /// Queues a waiter. Returns its key, the slot its delivery lands in (the waiter registers
+    /// its waker there), and whether the deadline timer must be woken (nobody waited before:
+    /// it may be parked).
     pub(crate) fn push_waiter(
         &mut self,
         location: &'static Location<'static>,
-        waker: Waker,
     ) -> (usize, Arc<Slot<T>>, bool) {
         self.counters.waited += 1;
         let first = self.queue.is_empty();
-        let slot = self.spare_slot(waker);
+        let slot = self.spare_slot();
         let key = self.waiters.insert(Waiter {
             slot: Arc::clone(&slot),
             location,
@@ -284,8 +300,8 @@ impl<T> Internals<T> {
         (key, slot, first)
     }
 
-    /// The oldest spare slot whose last waiter has let go of it, else a new one.
-    fn spare_slot(&mut self, waker: Waker) -> Arc<Slot<T>> {
+    /// The oldest spare slot nobody else holds (its last users left it empty), else a new one.
+    fn spare_slot(&mut self) -> Arc<Slot<T>> {
         // Only the pool clones a slot, under this lock: a count of one cannot grow behind
         // our back, and the slot's state is only touched under its own lock.
         if self
@@ -294,10 +310,9 @@ impl<T> Internals<T> {
             .is_some_and(|slot| Arc::strong_count(slot) == 1)
             && let Some(slot) = self.spare_slots.pop_front()
         {
-            slot.reset(waker);
             return slot;
         }
-        Arc::new(Slot::new(waker))
+        Arc::new(Slot::new())
     }
 
     /// Keeps a served waiter's slot for reuse.
@@ -321,11 +336,11 @@ impl<T> Internals<T> {
         timeout: Duration,
         tick: Duration,
         error: &PoolError,
-    ) -> (Vec<Waker>, Option<Instant>) {
-        let mut wakers = Vec::new();
+    ) -> (Vec<Handover<T>>, Option<Instant>) {
+        let mut failed = Vec::new();
         if self.queue.is_empty() {
             self.rounds_ended.clear();
-            return (wakers, None);
+            return (failed, None);
         }
         self.rounds_ended.push_back((self.round, now));
         self.round += 1;
@@ -353,11 +368,11 @@ impl<T> Internals<T> {
             self.queue.pop_front();
             self.counters.acquire_timeouts += 1;
             if let Some(waiter) = self.waiters.remove(key) {
-                wakers.extend(waiter.slot.fill(Err(error.clone())));
-                self.recycle(waiter.slot);
+                self.recycle(Arc::clone(&waiter.slot));
+                failed.push((waiter.slot, Err(error.clone())));
             }
         };
-        (wakers, next)
+        (failed, next)
     }
 
     /// What a waiting timeout reports: whether connects were under way, and the last connect
@@ -369,45 +384,42 @@ impl<T> Internals<T> {
         (self.connecting > 0, last_error)
     }
 
-    /// Takes out a waiter that gave up (`key` and `slot` from `push_waiter`). A connection
-    /// delivered to it meanwhile is returned (its checkout undone), still counted as in use.
-    pub(crate) fn remove_waiter(
-        &mut self,
-        key: usize,
-        slot: &Arc<Slot<T>>,
-    ) -> Option<Result<Live<T>, PoolError>> {
-        // Still queued: its entry holds this very slot (a served waiter's key may be reused).
-        if self
+    /// Takes out a waiter that gave up (`key` and `slot` from `push_waiter`) if it is still
+    /// queued; false when it was already picked (its delivery is in its slot or on the way:
+    /// see `Slot::abandon`).
+    pub(crate) fn remove_waiter(&mut self, key: usize, slot: &Arc<Slot<T>>) -> bool {
+        // Still queued: its entry holds this very slot (a picked waiter's key may be reused).
+        if !self
             .waiters
             .get_mut(key)
             .is_some_and(|w| Arc::ptr_eq(&w.slot, slot))
         {
-            if let Some(pos) = self.queue.iter().position(|k| *k == key) {
-                self.queue.remove(pos);
-            }
-            if let Some(waiter) = self.waiters.remove(key) {
-                self.recycle(waiter.slot);
-            }
-            return None;
+            return false;
         }
-        // Served: the delivery was stored before its entry left, under this lock.
-        match slot.take()? {
-            Ok(handoff) => {
-                self.checkouts.remove(handoff.checkout);
-                self.counters.acquired -= 1;
-                Some(Ok(handoff.live))
-            }
-            Err(error) => Some(Err(error)),
+        if let Some(pos) = self.queue.iter().position(|k| *k == key) {
+            self.queue.remove(pos);
         }
+        if let Some(waiter) = self.waiters.remove(key) {
+            self.recycle(waiter.slot);
+        }
+        true
     }
 
-    /// Hands a connection (registered as the waiter's checkout) or an error to the oldest
-    /// waiter, returning its waker; gives it back if nobody waits.
+    /// Undoes the checkout of a connection delivered to a waiter that gave up; the
+    /// connection is still counted as in use.
+    pub(crate) fn undo_handoff(&mut self, handoff: Handoff<T>) -> Live<T> {
+        self.checkouts.remove(handoff.checkout);
+        self.counters.acquired -= 1;
+        handoff.live
+    }
+
+    /// Picks the oldest waiter for a connection (registered as its checkout) or an error;
+    /// gives the item back if nobody waits.
     fn deliver(
         &mut self,
         item: Result<Live<T>, PoolError>,
         since: Option<Instant>,
-    ) -> Result<Option<Waker>, Result<Live<T>, PoolError>> {
+    ) -> Result<Handover<T>, Result<Live<T>, PoolError>> {
         let Some(waiter) = self
             .queue
             .pop_front()
@@ -423,9 +435,8 @@ impl<T> Internals<T> {
             }),
             Err(error) => Err(error),
         };
-        let waker = waiter.slot.fill(delivery);
-        self.recycle(waiter.slot);
-        Ok(waker)
+        self.recycle(Arc::clone(&waiter.slot));
+        Ok((waiter.slot, delivery))
     }
 
     /// A connection counted as in use comes back clean. `since` is the checkout time for a
@@ -444,7 +455,7 @@ impl<T> Internals<T> {
             return Released::Idle;
         }
         match self.deliver(Ok(live), since) {
-            Ok(waker) => Released::Handed(waker),
+            Ok(handover) => Released::Handed(handover),
             Err(Ok(live)) => {
                 self.in_use -= 1;
                 self.idle.push_back(live);
@@ -472,17 +483,17 @@ impl<T> Internals<T> {
     }
 
     /// Fails the oldest waiter with `error` (a connect error it should see at once).
-    pub(crate) fn fail_oldest(&mut self, error: PoolError) -> Option<Waker> {
-        self.deliver(Err(error), None).ok().flatten()
+    pub(crate) fn fail_oldest(&mut self, error: PoolError) -> Option<Handover<T>> {
+        self.deliver(Err(error), None).ok()
     }
 
     /// Fails every waiter (the pool is closing).
-    pub(crate) fn fail_all(&mut self, error: &PoolError) -> Vec<Waker> {
-        let mut wakers = Vec::new();
-        while let Ok(w) = self.deliver(Err(error.clone()), None) {
-            wakers.extend(w);
+    pub(crate) fn fail_all(&mut self, error: &PoolError) -> Vec<Handover<T>> {
+        let mut failed = Vec::new();
+        while let Ok(handover) = self.deliver(Err(error.clone()), None) {
+            failed.push(handover);
         }
-        wakers
+        failed
     }
 
     /// How many connect tasks to start now, already reserved: enough for every waiter and
@@ -545,54 +556,92 @@ mod tests {
         })
     }
 
-    fn queue(st: &mut Internals<()>) -> (usize, Arc<Slot<()>>) {
-        let (key, slot, _) = st.push_waiter(Location::caller(), Waker::noop().clone());
-        (key, slot)
-    }
-
-    #[test]
-    fn a_served_waiter_that_gives_up_returns_its_connection_not_a_newer_waiters_place() {
+    /// A pool of one connection, in use.
+    fn busy() -> Internals<()> {
         let mut st = Internals::new(1, 0);
         st.total = 1;
         st.in_use = 1;
-        let (first, first_slot) = queue(&mut st);
-        assert!(matches!(st.release(live(), None), Released::Handed(_)));
-        // The served waiter's key is free again and goes to the next one.
-        let (second, second_slot) = queue(&mut st);
+        st
+    }
+
+    fn picked(released: Released<()>) -> Handover<()> {
+        match released {
+            Released::Handed(handover) => handover,
+            other => panic!("not handed to the waiter: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_waiter_that_gives_up_before_its_delivery_lands_gets_it_taken_back() {
+        let mut st = busy();
+        let (first, first_slot, is_first) = st.push_waiter(Location::caller());
+        assert!(is_first);
+        let (slot, delivery) = picked(st.release(live(), None));
+        // The picked waiter's key is free again and goes to the next one.
+        let (second, second_slot, _) = st.push_waiter(Location::caller());
         assert_eq!(first, second);
         assert!(
             !Arc::ptr_eq(&first_slot, &second_slot),
             "a held slot is never reused"
         );
 
-        let returned = st.remove_waiter(first, &first_slot);
+        // The first waiter gives up before the releaser fills its slot ...
         assert!(
-            matches!(returned, Some(Ok(_))),
-            "the delivered connection comes back"
+            !st.remove_waiter(first, &first_slot),
+            "it was picked already"
         );
-        assert_eq!(st.waiting(), 1, "the newer waiter keeps its place");
+        assert!(first_slot.abandon().is_none(), "nothing landed yet");
+        // ... so the releaser gets the connection back instead of losing it.
+        let Err(Ok(handoff)) = slot.fill(delivery) else {
+            panic!("an abandoned slot must refuse the delivery");
+        };
+        let _live = st.undo_handoff(handoff);
         assert_eq!(
             st.counters.acquired, 0,
             "the undone checkout is not counted"
         );
+        assert_eq!(st.waiting(), 1, "the newer waiter keeps its place");
 
-        assert!(st.remove_waiter(second, &second_slot).is_none());
+        assert!(
+            st.remove_waiter(second, &second_slot),
+            "still queued: removed"
+        );
         assert_eq!(st.waiting(), 0);
     }
 
     #[test]
-    fn slots_are_reused_once_their_waiter_let_go() {
-        let mut st = Internals::new(1, 0);
-        st.total = 1;
-        st.in_use = 1;
-        let (_, slot) = queue(&mut st);
-        let first = Arc::as_ptr(&slot);
-        st.release(live(), None);
+    fn a_waiter_that_gives_up_after_its_delivery_landed_takes_it_itself() {
+        let mut st = busy();
+        let (key, slot, _) = st.push_waiter(Location::caller());
+        let (to_fill, delivery) = picked(st.release(live(), None));
+        assert!(
+            matches!(to_fill.fill(delivery), Ok(None)),
+            "no waker registered yet"
+        );
+        assert!(!st.remove_waiter(key, &slot));
+        assert!(matches!(slot.abandon(), Some(Ok(_))));
+    }
+
+    #[test]
+    fn slots_are_reused_empty_once_their_users_let_go() {
+        let mut st = busy();
+        let (_, slot, _) = st.push_waiter(Location::caller());
         let cx = Context::from_waker(Waker::noop());
-        assert!(matches!(slot.poll(&cx), Poll::Ready(Ok(_))));
+        assert!(slot.register(&cx).is_pending());
+        let (to_fill, delivery) = picked(st.release(live(), None));
+        assert!(
+            matches!(to_fill.fill(delivery), Ok(Some(_))),
+            "the registered waker is woken"
+        );
+        drop(to_fill);
+        assert!(matches!(slot.register(&cx), Poll::Ready(Ok(_))));
+        let first = Arc::as_ptr(&slot);
         drop(slot);
-        let (_, again) = queue(&mut st);
+        let (_, again, _) = st.push_waiter(Location::caller());
         assert_eq!(Arc::as_ptr(&again), first, "no allocation once warm");
-        assert!(again.poll(&cx).is_pending(), "a reused slot starts empty");
+        assert!(
+            again.register(&cx).is_pending(),
+            "a reused slot starts empty"
+        );
     }
 }

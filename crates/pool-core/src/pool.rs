@@ -4,7 +4,6 @@ use std::fmt;
 use std::future::{Future, poll_fn};
 use std::panic::Location;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use futures_core::future::BoxFuture;
 use tokio::time::Instant;
@@ -226,7 +225,6 @@ impl<C: Connector> Inner<C> {
         &self,
         location: &'static Location<'static>,
         started: Option<Instant>,
-        cx: &Context<'_>,
     ) -> Result<Step<C>, PoolError> {
         let mut st = self.lock();
         if st.closing {
@@ -260,9 +258,9 @@ impl<C: Connector> Inner<C> {
                 max_waiters: max,
             });
         }
-        // The waker is stored with the waiter: no second lock to register it. No clock is
-        // read: the deadline timer's rounds time the wait.
-        let (key, slot, first) = st.push_waiter(location, cx.waker().clone());
+        // No clock is read: the deadline timer's rounds time the wait. The waker goes into
+        // the waiter's slot after the lock is released.
+        let (key, slot, first) = st.push_waiter(location);
         Ok(Step::Wait(key, slot, st.reserve_connects(), first))
     }
 }
@@ -276,7 +274,7 @@ async fn acquire<C: Connector>(
     let mut deadline = started.map(|s| s + inner.options.acquire_timeout);
     loop {
         // Polled once, at once: the closure only lends the task's context to the lock step.
-        let step = poll_fn(|cx| Poll::Ready(inner.next_step(location, started, cx))).await?;
+        let step = inner.next_step(location, started)?;
         match step {
             Step::Ready(live, key, since) => {
                 return Ok(PooledConnection::new(inner, live, key, since, started));

@@ -39,7 +39,7 @@ impl<C: Connector> Inner<C> {
 
     /// Runs one round: fails the waiters whose deadline passed; returns when the next round
     /// is due.
-    fn expire_waiters(&self, now: Instant) -> Option<Instant> {
+    fn expire_waiters(self: &Arc<Self>, now: Instant) -> Option<Instant> {
         let mut st = self.lock();
         let (connecting, last_error) = st.timeout_phase_inputs();
         let phase = if connecting || last_error.is_some() {
@@ -53,19 +53,19 @@ impl<C: Connector> Inner<C> {
             elapsed: self.options.acquire_timeout,
             last_error,
         };
-        let (wakers, next) = st.expire(
+        let (failed, next) = st.expire(
             now,
             self.options.acquire_timeout,
             self.deadline_tick(),
             &error,
         );
         drop(st);
-        if !wakers.is_empty() {
-            tracing::warn!(pool = %self.name(), phase = phase.as_str(), waiters = wakers.len(), "acquire timed out");
+        if !failed.is_empty() {
+            tracing::warn!(pool = %self.name(), phase = phase.as_str(), waiters = failed.len(), "acquire timed out");
         }
-        for waker in wakers {
+        for handover in failed {
             self.timed_out(phase);
-            waker.wake();
+            self.hand_over(handover);
         }
         next
     }
