@@ -324,7 +324,7 @@ impl<T> Internals<T> {
 
     /// One round of the deadline timer at `now`: ends the current round (every waiter queued
     /// so far arrived by `now`), then fails with `error` each waiter whose round ended at
-    /// least `timeout` ago. Returns their wakers and when the next round is due (`tick`
+    /// least `timeout` ago. Returns their hand-overs and when the next round is due (`tick`
     /// from now at the latest while anyone waits; `None` when nobody does).
     ///
     /// A waiter's deadline counts from the end of its round, never from before it queued:
@@ -365,11 +365,9 @@ impl<T> Internals<T> {
             if deadline > now {
                 break Some(deadline.min(now + tick));
             }
-            self.queue.pop_front();
             self.counters.acquire_timeouts += 1;
-            if let Some(waiter) = self.waiters.remove(key) {
-                self.recycle(Arc::clone(&waiter.slot));
-                failed.push((waiter.slot, Err(error.clone())));
+            if let Some((slot, _)) = self.pick_oldest() {
+                failed.push((slot, Err(error.clone())));
             }
         };
         (failed, next)
@@ -420,23 +418,30 @@ impl<T> Internals<T> {
         item: Result<Live<T>, PoolError>,
         since: Option<Instant>,
     ) -> Result<Handover<T>, Result<Live<T>, PoolError>> {
-        let Some(waiter) = self
-            .queue
-            .pop_front()
-            .and_then(|key| self.waiters.remove(key))
-        else {
+        let Some((slot, location)) = self.pick_oldest() else {
             return Err(item);
         };
         let delivery = match item {
             Ok(live) => Ok(Handoff {
                 live,
-                checkout: self.register_checkout(waiter.location, since),
+                checkout: self.register_checkout(location, since),
                 since,
             }),
             Err(error) => Err(error),
         };
+        Ok((slot, delivery))
+    }
+
+    /// Takes the oldest waiter out of the queue: its slot (to fill once the lock is
+    /// released) and where it called `acquire()`. The slot goes among the spares at once;
+    /// it is reused only after the filler and the waiter have both let go.
+    fn pick_oldest(&mut self) -> Option<(Arc<Slot<T>>, &'static Location<'static>)> {
+        let waiter = self
+            .queue
+            .pop_front()
+            .and_then(|key| self.waiters.remove(key))?;
         self.recycle(Arc::clone(&waiter.slot));
-        Ok((waiter.slot, delivery))
+        Some((waiter.slot, waiter.location))
     }
 
     /// A connection counted as in use comes back clean. `since` is the checkout time for a

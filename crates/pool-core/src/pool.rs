@@ -214,9 +214,9 @@ enum Step<T: Connector> {
         Option<Instant>,
     ),
     Validate(crate::internals::Live<<T as Connector>::Connection>),
-    /// Queued under this key with this delivery slot, the task's waker already stored; this
-    /// many connects were reserved for the queue; the deadline timer must be woken (first
-    /// waiter).
+    /// Queued under this key with this delivery slot (the task registers its waker there);
+    /// this many connects were reserved for the queue; the deadline timer must be woken
+    /// (first waiter).
     Wait(usize, Arc<Slot<<T as Connector>::Connection>>, u32, bool),
 }
 

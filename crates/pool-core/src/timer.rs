@@ -69,9 +69,7 @@ impl<C: Connector> Inner<C> {
         }
         next
     }
-}
 
-impl<C: Connector> Inner<C> {
     /// How often the deadline timer runs while callers wait: a hundredth of
     /// `acquire_timeout`, between 1 and 10 ms. It bounds how late a waiter's timeout fires.
     fn deadline_tick(&self) -> Duration {
