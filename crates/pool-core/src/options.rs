@@ -119,6 +119,8 @@ impl PoolOptions {
     }
 
     /// Bound on the whole `acquire()`, waiting included. Default: 10 s. Must not be zero.
+    /// A waiting caller times out no earlier than this after it queued and at most a
+    /// hundredth of it (1–10 ms) later, plus any lateness of the runtime's timers.
     pub fn acquire_timeout(mut self, d: Duration) -> Self {
         self.acquire_timeout = d;
         self
