@@ -16,21 +16,17 @@ use crate::stats::CloseReason;
 /// queue and passes anything delivered meanwhile on to the next waiter.
 pub(crate) struct WaiterGuard<'a, C: Connector> {
     inner: &'a Arc<Inner<C>>,
-    /// The waiter's key while its delivery has not been taken.
-    key: Option<usize>,
+    /// Whether its delivery has yet to be taken.
+    queued: bool,
     slot: Arc<Slot<C::Connection>>,
 }
 
 impl<'a, C: Connector> WaiterGuard<'a, C> {
-    /// Guards the waiter queued under `key` with `slot`.
-    pub(crate) fn new(
-        inner: &'a Arc<Inner<C>>,
-        key: usize,
-        slot: Arc<Slot<C::Connection>>,
-    ) -> Self {
+    /// Guards the waiter queued with `slot`.
+    pub(crate) fn new(inner: &'a Arc<Inner<C>>, slot: Arc<Slot<C::Connection>>) -> Self {
         WaiterGuard {
             inner,
-            key: Some(key),
+            queued: true,
             slot,
         }
     }
@@ -38,12 +34,12 @@ impl<'a, C: Connector> WaiterGuard<'a, C> {
     /// The delivery, once it arrived; taken from the waiter's own slot, without the pool's
     /// lock (the first poll registers the task's waker there).
     pub(crate) fn poll_delivery(&mut self, cx: &mut Context<'_>) -> Poll<Delivery<C::Connection>> {
-        if self.key.is_none() {
+        if !self.queued {
             return Poll::Ready(Err(self.inner.closed_error()));
         }
         let polled = self.slot.register(cx);
         if polled.is_ready() {
-            self.key = None;
+            self.queued = false;
         }
         polled
     }
@@ -51,8 +47,10 @@ impl<'a, C: Connector> WaiterGuard<'a, C> {
     /// Leaves the queue, returning what was delivered meanwhile (a connection is still counted
     /// as in use).
     pub(crate) fn leave(&mut self) -> Option<Result<Live<C::Connection>, PoolError>> {
-        let key = self.key.take()?;
-        if self.inner.lock().remove_waiter(key, &self.slot) {
+        if !std::mem::take(&mut self.queued) {
+            return None;
+        }
+        if self.inner.lock().remove_waiter(&self.slot) {
             self.slot.clear();
             return None;
         }

@@ -58,8 +58,8 @@ pub(crate) type Delivery<T> = Result<Handoff<T>, PoolError>;
 /// Where one waiter's delivery lands. The pool picks the waiter under its lock and fills the
 /// slot after releasing it; the woken waiter takes the delivery under the slot's small lock
 /// only. Neither the waker nor the delivery is touched under the pool's lock, so its critical
-/// sections stay short when several cores acquire at once. Slots are reused once nobody else
-/// holds them, always left empty by their last user.
+/// sections stay short when several cores acquire at once. Each waiter gets a fresh slot:
+/// recycling them would touch lines other cores last wrote while the pool's lock is held.
 #[derive(Debug)]
 pub(crate) struct Slot<T> {
     state: Mutex<SlotState<T>>,
@@ -142,9 +142,6 @@ struct Waiter<T> {
     round: u64,
 }
 
-/// Spare slots kept for reuse; beyond this, finished ones are freed.
-const SPARE_SLOTS: usize = 256;
-
 /// A connection in a caller's hands.
 #[derive(Debug)]
 pub(crate) struct Checkout {
@@ -185,12 +182,8 @@ pub(crate) struct Internals<T> {
     pub(crate) in_use: u32,
     /// Connect tasks in flight (each reserves a slot below `max`).
     pub(crate) connecting: u32,
-    /// Queued waiters (an entry leaves when its waiter is served, fails or gives up).
-    waiters: Slab<Waiter<T>>,
-    /// Waiter keys in arrival order.
-    queue: VecDeque<usize>,
-    /// Slots of served waiters, oldest first: reused once their waiter has let go.
-    spare_slots: VecDeque<Arc<Slot<T>>>,
+    /// Queued waiters in arrival order (one leaves when it is served, fails or gives up).
+    queue: VecDeque<Waiter<T>>,
     pub(crate) checkouts: Slab<Checkout>,
     pub(crate) closing: bool,
     pub(crate) last_connect_error: Option<SharedError>,
@@ -213,9 +206,7 @@ impl<T> Internals<T> {
             total: 0,
             in_use: 0,
             connecting: 0,
-            waiters: Slab::default(),
             queue: VecDeque::new(),
-            spare_slots: VecDeque::new(),
             checkouts: Slab::default(),
             closing: false,
             last_connect_error: None,
@@ -281,45 +272,22 @@ impl<T> Internals<T> {
         })
     }
 
-    /// Queues a waiter. Returns its key, the slot its delivery lands in (the waiter registers
-    /// its waker there), and whether the deadline timer must be woken (nobody waited before:
+    /// Queues a waiter. Returns the slot its delivery lands in (the waiter registers its
+    /// waker there; it also names the waiter in `remove_waiter`), and whether the deadline timer must be woken (nobody waited before:
     /// it may be parked).
     pub(crate) fn push_waiter(
         &mut self,
         location: &'static Location<'static>,
-    ) -> (usize, Arc<Slot<T>>, bool) {
+    ) -> (Arc<Slot<T>>, bool) {
         self.counters.waited += 1;
         let first = self.queue.is_empty();
-        let slot = self.spare_slot();
-        let key = self.waiters.insert(Waiter {
+        let slot = Arc::new(Slot::new());
+        self.queue.push_back(Waiter {
             slot: Arc::clone(&slot),
             location,
             round: self.round,
         });
-        self.queue.push_back(key);
-        (key, slot, first)
-    }
-
-    /// The oldest spare slot nobody else holds (its last users left it empty), else a new one.
-    fn spare_slot(&mut self) -> Arc<Slot<T>> {
-        // Only the pool clones a slot, under this lock: a count of one cannot grow behind
-        // our back, and the slot's state is only touched under its own lock.
-        if self
-            .spare_slots
-            .front()
-            .is_some_and(|slot| Arc::strong_count(slot) == 1)
-            && let Some(slot) = self.spare_slots.pop_front()
-        {
-            return slot;
-        }
-        Arc::new(Slot::new())
-    }
-
-    /// Keeps a served waiter's slot for reuse.
-    fn recycle(&mut self, slot: Arc<Slot<T>>) {
-        if self.spare_slots.len() < SPARE_SLOTS {
-            self.spare_slots.push_back(slot);
-        }
+        (slot, first)
     }
 
     /// One round of the deadline timer at `now`: ends the current round (every waiter queued
@@ -347,13 +315,8 @@ impl<T> Internals<T> {
         // The queue is in arrival order, so rounds never decrease along it: only its front
         // can be due.
         let next = loop {
-            let Some(&key) = self.queue.front() else {
+            let Some(round) = self.queue.front().map(|w| w.round) else {
                 break None;
-            };
-            let Some(round) = self.waiters.get_mut(key).map(|w| w.round) else {
-                // Unreachable: a queued key has its entry. Dropped rather than spun on.
-                self.queue.pop_front();
-                continue;
             };
             while self.rounds_ended.front().is_some_and(|(r, _)| *r < round) {
                 self.rounds_ended.pop_front();
@@ -382,24 +345,14 @@ impl<T> Internals<T> {
         (self.connecting > 0, last_error)
     }
 
-    /// Takes out a waiter that gave up (`key` and `slot` from `push_waiter`) if it is still
+    /// Takes out a waiter that gave up (its `slot` from `push_waiter`) if it is still
     /// queued; false when it was already picked (its delivery is in its slot or on the way:
     /// see `Slot::abandon`).
-    pub(crate) fn remove_waiter(&mut self, key: usize, slot: &Arc<Slot<T>>) -> bool {
-        // Still queued: its entry holds this very slot (a picked waiter's key may be reused).
-        if !self
-            .waiters
-            .get_mut(key)
-            .is_some_and(|w| Arc::ptr_eq(&w.slot, slot))
-        {
+    pub(crate) fn remove_waiter(&mut self, slot: &Arc<Slot<T>>) -> bool {
+        let Some(pos) = self.queue.iter().position(|w| Arc::ptr_eq(&w.slot, slot)) else {
             return false;
-        }
-        if let Some(pos) = self.queue.iter().position(|k| *k == key) {
-            self.queue.remove(pos);
-        }
-        if let Some(waiter) = self.waiters.remove(key) {
-            self.recycle(waiter.slot);
-        }
+        };
+        self.queue.remove(pos);
         true
     }
 
@@ -433,14 +386,9 @@ impl<T> Internals<T> {
     }
 
     /// Takes the oldest waiter out of the queue: its slot (to fill once the lock is
-    /// released) and where it called `acquire()`. The slot goes among the spares at once;
-    /// it is reused only after the filler and the waiter have both let go.
+    /// released) and where it called `acquire()`.
     fn pick_oldest(&mut self) -> Option<(Arc<Slot<T>>, &'static Location<'static>)> {
-        let waiter = self
-            .queue
-            .pop_front()
-            .and_then(|key| self.waiters.remove(key))?;
-        self.recycle(Arc::clone(&waiter.slot));
+        let waiter = self.queue.pop_front()?;
         Some((waiter.slot, waiter.location))
     }
 
@@ -579,22 +527,17 @@ mod tests {
     #[test]
     fn a_waiter_that_gives_up_before_its_delivery_lands_gets_it_taken_back() {
         let mut st = busy();
-        let (first, first_slot, is_first) = st.push_waiter(Location::caller());
+        let (first_slot, is_first) = st.push_waiter(Location::caller());
         assert!(is_first);
         let (slot, delivery) = picked(st.release(live(), None));
-        // The picked waiter's key is free again and goes to the next one.
-        let (second, second_slot, _) = st.push_waiter(Location::caller());
-        assert_eq!(first, second);
         assert!(
-            !Arc::ptr_eq(&first_slot, &second_slot),
-            "a held slot is never reused"
+            Arc::ptr_eq(&slot, &first_slot),
+            "the oldest waiter is picked"
         );
+        let (second_slot, _) = st.push_waiter(Location::caller());
 
         // The first waiter gives up before the releaser fills its slot ...
-        assert!(
-            !st.remove_waiter(first, &first_slot),
-            "it was picked already"
-        );
+        assert!(!st.remove_waiter(&first_slot), "it was picked already");
         assert!(first_slot.abandon().is_none(), "nothing landed yet");
         // ... so the releaser gets the connection back instead of losing it.
         let Err(Ok(handoff)) = slot.fill(delivery) else {
@@ -607,30 +550,27 @@ mod tests {
         );
         assert_eq!(st.waiting(), 1, "the newer waiter keeps its place");
 
-        assert!(
-            st.remove_waiter(second, &second_slot),
-            "still queued: removed"
-        );
+        assert!(st.remove_waiter(&second_slot), "still queued: removed");
         assert_eq!(st.waiting(), 0);
     }
 
     #[test]
     fn a_waiter_that_gives_up_after_its_delivery_landed_takes_it_itself() {
         let mut st = busy();
-        let (key, slot, _) = st.push_waiter(Location::caller());
+        let (slot, _) = st.push_waiter(Location::caller());
         let (to_fill, delivery) = picked(st.release(live(), None));
         assert!(
             matches!(to_fill.fill(delivery), Ok(None)),
             "no waker registered yet"
         );
-        assert!(!st.remove_waiter(key, &slot));
+        assert!(!st.remove_waiter(&slot));
         assert!(matches!(slot.abandon(), Some(Ok(_))));
     }
 
     #[test]
-    fn slots_are_reused_empty_once_their_users_let_go() {
+    fn a_registered_waiter_is_woken_and_takes_its_delivery() {
         let mut st = busy();
-        let (_, slot, _) = st.push_waiter(Location::caller());
+        let (slot, _) = st.push_waiter(Location::caller());
         let cx = Context::from_waker(Waker::noop());
         assert!(slot.register(&cx).is_pending());
         let (to_fill, delivery) = picked(st.release(live(), None));
@@ -640,13 +580,7 @@ mod tests {
         );
         drop(to_fill);
         assert!(matches!(slot.register(&cx), Poll::Ready(Ok(_))));
-        let first = Arc::as_ptr(&slot);
-        drop(slot);
-        let (_, again, _) = st.push_waiter(Location::caller());
-        assert_eq!(Arc::as_ptr(&again), first, "no allocation once warm");
-        assert!(
-            again.register(&cx).is_pending(),
-            "a reused slot starts empty"
-        );
+        assert_eq!(st.waiting(), 0);
+        assert_eq!(st.counters.acquired, 1);
     }
 }

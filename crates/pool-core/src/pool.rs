@@ -214,10 +214,10 @@ enum Step<T: Connector> {
         Option<Instant>,
     ),
     Validate(crate::internals::Live<<T as Connector>::Connection>),
-    /// Queued under this key with this delivery slot (the task registers its waker there);
+    /// Queued with this delivery slot (the task registers its waker there);
     /// this many connects were reserved for the queue; the deadline timer must be woken
     /// (first waiter).
-    Wait(usize, Arc<Slot<<T as Connector>::Connection>>, u32, bool),
+    Wait(Arc<Slot<<T as Connector>::Connection>>, u32, bool),
 }
 
 impl<C: Connector> Inner<C> {
@@ -260,8 +260,8 @@ impl<C: Connector> Inner<C> {
         }
         // No clock is read: the deadline timer's rounds time the wait. The waker goes into
         // the waiter's slot after the lock is released.
-        let (key, slot, first) = st.push_waiter(location);
-        Ok(Step::Wait(key, slot, st.reserve_connects(), first))
+        let (slot, first) = st.push_waiter(location);
+        Ok(Step::Wait(slot, st.reserve_connects(), first))
     }
 }
 
@@ -310,9 +310,9 @@ async fn acquire<C: Connector>(
                     }
                 }
             }
-            Step::Wait(key, slot, connects, first) => {
+            Step::Wait(slot, connects, first) => {
                 // Cancel safety: the queue slot is in a guard from here on.
-                let mut guard = WaiterGuard::new(&inner, key, slot);
+                let mut guard = WaiterGuard::new(&inner, slot);
                 // A busy pool's waiters (the common case here) need no connect and find
                 // the background tasks running: only the first waiter does this work.
                 if connects > 0 {

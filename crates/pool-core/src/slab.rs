@@ -35,10 +35,6 @@ impl<V> Slab<V> {
         }
     }
 
-    pub(crate) fn get_mut(&mut self, key: usize) -> Option<&mut V> {
-        self.entries.get_mut(key)?.as_mut()
-    }
-
     pub(crate) fn remove(&mut self, key: usize) -> Option<V> {
         let value = self.entries.get_mut(key)?.take()?;
         self.free.push(key);
@@ -72,7 +68,7 @@ mod tests {
         assert_eq!(slab.remove(a), None);
         let c = slab.insert("c");
         assert_eq!(c, a);
-        assert_eq!(slab.get_mut(b), Some(&mut "b"));
-        assert_eq!(slab.len(), 2);
+        assert_eq!(slab.remove(b), Some("b"));
+        assert_eq!(slab.len(), 1);
     }
 }
