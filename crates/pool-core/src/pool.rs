@@ -270,22 +270,24 @@ async fn acquire<C: Connector>(
     location: &'static Location<'static>,
 ) -> Result<PooledConnection<C>, PoolError> {
     let started = inner.observer().map(|_| Instant::now());
-    // Read only when validating: a waiting acquire is timed by the deadline timer.
-    let mut deadline = started.map(|s| s + inner.options.acquire_timeout);
+    // Computed only when validating: a waiting acquire is timed by the deadline timer.
+    let mut deadline = None;
     loop {
         // Polled once, at once: the closure only lends the task's context to the lock step.
         let step = inner.next_step(location, started)?;
         match step {
             Step::Ready(live, key, since) => {
-                return Ok(PooledConnection::new(inner, live, key, since, started));
+                // Served at once from the idle queue: no wait, by definition.
+                return Ok(PooledConnection::new(inner, live, key, since, None));
             }
             Step::Validate(live) => {
                 if let Err(error) = inner.require_runtime() {
                     inner.retire(live, crate::stats::CloseReason::Discarded);
                     return Err(error);
                 }
-                let deadline = *deadline
-                    .get_or_insert_with(|| inner.clock.refresh() + inner.options.acquire_timeout);
+                let deadline = *deadline.get_or_insert_with(|| {
+                    started.unwrap_or_else(|| inner.clock.refresh()) + inner.options.acquire_timeout
+                });
                 // Cancel safety: while validating, the connection is in a guard that retires
                 // it if this future is dropped.
                 let mut guard = LiveGuard::new(&inner, live);

@@ -39,6 +39,7 @@ impl<C: Connector> PooledConnection<C> {
         mut live: Live<C::Connection>,
         checkout: usize,
         since: Option<Instant>,
+        // When the caller started waiting; `None` for no wait.
         wait_started: Option<Instant>,
     ) -> Self {
         live.use_count += 1;

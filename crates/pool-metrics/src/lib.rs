@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod catalog;
+mod deferred;
 mod error;
 mod metrics_observer;
 mod pipeline;

@@ -74,7 +74,11 @@ fn describe(name: &'static str) -> (&'static str, &'static str) {
 
 /// Reads every registered pool's stats (a poisoned lock still holds valid data: the
 /// writer only pushes).
+///
+/// Every instrument's callback goes through here, and the SDK runs all callbacks before it
+/// reads any histogram: the histogram samples the observers deferred are moved in first.
 fn each_pool(pools: &Pools, mut f: impl FnMut(&Registered, &PoolStats)) {
+    crate::deferred::drain();
     let pools = pools.read().unwrap_or_else(|e| e.into_inner());
     for pool in pools.iter() {
         f(pool, &(pool.stats)());

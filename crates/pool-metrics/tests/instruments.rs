@@ -255,3 +255,49 @@ async fn a_pool_with_an_observer_of_its_own_is_refused_and_left_alone() {
     assert!(metrics.pool_names().is_empty(), "nothing half-registered");
     metrics.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_duration_recorded_on_any_thread_reaches_the_export() {
+    const THREADS: u64 = 4;
+    const PER_THREAD: u64 = 10_000; // more than a thread's buffer holds
+    let capture = Capture::default();
+    let metrics = pipeline(&capture);
+    let observer = metrics.register("default", PoolStats::default).unwrap();
+    // Each thread records and exits before the export: nothing it buffered may be lost.
+    let threads: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let observer = Arc::clone(&observer);
+            std::thread::spawn(move || {
+                for i in 0..PER_THREAD {
+                    observer.on_acquire(Duration::from_micros(1 + (t * PER_THREAD + i) % 7));
+                    observer.on_release(Duration::from_millis(3));
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    // Longer than the buffered encoding holds: recorded directly, still counted.
+    observer.on_release(Duration::from_secs(6 * 3600));
+    metrics.flush().await.unwrap();
+
+    let s = capture.0.latest().unwrap();
+    let wait = s
+        .histogram("db.client.connection.wait_time", &pool("default"))
+        .unwrap();
+    assert_eq!(wait.count, THREADS * PER_THREAD);
+    let expected_micros: u64 = (0..THREADS * PER_THREAD).map(|n| 1 + n % 7).sum();
+    let sum = wait.sum.unwrap();
+    assert!(
+        (sum - expected_micros as f64 * 1e-6).abs() < 1e-6,
+        "sum {sum} vs {expected_micros} µs"
+    );
+    assert_eq!(wait.bucket_counts[0], THREADS * PER_THREAD, "all ≤ 10 µs");
+    let used = s
+        .histogram("db.client.connection.use_time", &pool("default"))
+        .unwrap();
+    assert_eq!(used.count, THREADS * PER_THREAD + 1);
+    assert_eq!(used.bucket_counts.last(), Some(&1), "the 6 h checkout");
+    metrics.shutdown().await.unwrap();
+}
