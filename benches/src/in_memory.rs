@@ -7,6 +7,7 @@ use tokio::runtime::Runtime;
 
 use crate::bench_env::BenchEnv;
 use crate::checkout::{Checkout, acquire_release, acquire_yield_release, fill};
+use crate::cpu_time::CpuTime;
 use crate::distribution::median;
 use crate::interleaved::Interleaved;
 use crate::load::{LoadConfig, LoadReport, load_slices, record_slices, run_batch};
@@ -28,8 +29,8 @@ pub enum Workload {
 /// What the summary pass takes from each pool, in turns.
 #[derive(Debug)]
 enum Measurements<'a> {
-    /// Nanoseconds per cycle, one value per round.
-    Cycles(Interleaved<'a, f64>),
+    /// Nanoseconds per cycle and the process's CPU time (all threads), one pair per round.
+    Cycles(Interleaved<'a, (f64, Option<std::time::Duration>)>),
     /// One fixed-duration load slice per round.
     Loads(Interleaved<'a, LoadReport>),
 }
@@ -98,7 +99,10 @@ impl<'a> InMemoryComparison<'a> {
                 let (_, cycles) = self.env.cycle_rounds();
                 let pool = pool.clone();
                 runs.add(name, move || {
-                    rt.block_on(acquire_release(&pool, cycles)).as_nanos() as f64 / cycles as f64
+                    let cpu = CpuTime::now();
+                    let wall = rt.block_on(acquire_release(&pool, cycles));
+                    let cpu = cpu.zip(CpuTime::now()).map(|(a, b)| b.since(a));
+                    (wall.as_nanos() as f64 / cycles as f64, cpu)
                 });
             }
             Measurements::Loads(runs) => {
@@ -124,12 +128,25 @@ impl<'a> InMemoryComparison<'a> {
         self.group.finish();
         match self.measurements {
             Measurements::Cycles(runs) => {
-                let (rounds, _) = self.env.cycle_rounds();
-                for (pool, mut per_round) in runs.run(rounds) {
-                    let ns = median(&mut per_round);
+                let (rounds, cycles) = self.env.cycle_rounds();
+                for (pool, per_round) in runs.run(rounds) {
+                    let (mut walls, cpus): (Vec<f64>, Vec<_>) = per_round.into_iter().unzip();
+                    let ns = median(&mut walls);
                     self.results
                         .record(self.scenario, &pool, names::NS_PER_CYCLE, ns);
-                    println!("{:>20} {pool:<40} {ns:>10.1} ns/cycle", self.scenario);
+                    // CPU is read in 10 ms ticks: summed over every round, not a median.
+                    let cpu = cpus.into_iter().sum::<Option<std::time::Duration>>();
+                    let cpu_ns =
+                        cpu.map(|cpu| cpu.as_nanos() as f64 / (rounds as u64 * cycles) as f64);
+                    if let Some(cpu_ns) = cpu_ns {
+                        self.results
+                            .record(self.scenario, &pool, names::CPU_NS_PER_OP, cpu_ns);
+                    }
+                    println!(
+                        "{:>20} {pool:<40} {ns:>10.1} ns/cycle  cpu {:>8.1} ns/cycle",
+                        self.scenario,
+                        cpu_ns.unwrap_or_default()
+                    );
                 }
             }
             Measurements::Loads(runs) => {

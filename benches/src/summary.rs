@@ -60,6 +60,11 @@ const fn col(metric: &'static str, header: &'static str, unit: Unit) -> Column {
     }
 }
 
+const CYCLE_COLUMNS: &[Column] = &[
+    col(NS_PER_CYCLE, "time per cycle", Unit::Nanos),
+    col(CPU_NS_PER_OP, "CPU per cycle, all threads", Unit::Nanos),
+];
+
 const CONTENDED_COLUMNS: &[Column] = &[
     col(OPS_PER_SEC, "throughput", Unit::PerSecond),
     col(P50_NS, "p50 wait", Unit::Nanos),
@@ -72,7 +77,7 @@ const SECTIONS: &[Section] = &[
     Section {
         scenario: UNCONTENDED,
         title: "1. In-memory, uncontended: one task, acquire + release, max 8",
-        columns: &[col(NS_PER_CYCLE, "time per cycle", Unit::Nanos)],
+        columns: CYCLE_COLUMNS,
         ratio: (
             NS_PER_CYCLE,
             OURS,
@@ -102,7 +107,7 @@ const SECTIONS: &[Section] = &[
     Section {
         scenario: METRICS_OVERHEAD,
         title: "3. Metrics recording: uncontended acquire + release with and without pool-metrics",
-        columns: &[col(NS_PER_CYCLE, "time per cycle", Unit::Nanos)],
+        columns: CYCLE_COLUMNS,
         ratio: (NS_PER_CYCLE, OURS_WITH_METRICS, "with metrics ÷ this"),
     },
     Section {
@@ -409,6 +414,7 @@ mod tests {
         let mut r = Results::new();
         r.record(UNCONTENDED, OURS, NS_PER_CYCLE, 40.0);
         r.record(UNCONTENDED, DEADPOOL, NS_PER_CYCLE, 100.0);
+        r.record(UNCONTENDED, DEADPOOL, CPU_NS_PER_OP, 110.0);
         r.record(UNCONTENDED, BB8, NS_PER_CYCLE, 60.0);
         let md = render(&r, &machine(), false);
 
@@ -416,9 +422,9 @@ mod tests {
             md.contains("Machine: Test CPU, 2 CPUs; rustc 1.94.0; commit abc1234."),
             "{md}"
         );
-        assert!(md.contains("| deadpool | 100 ns | 0.40 × |"), "{md}");
-        assert!(md.contains("| bb8 | 60 ns | 0.67 × |"), "{md}");
-        assert!(md.contains("| servio-pool | 40 ns | – |"), "{md}");
+        assert!(md.contains("| deadpool | 100 ns | 110 ns | 0.40 × |"), "{md}");
+        assert!(md.contains("| bb8 | 60 ns | – | 0.67 × |"), "{md}");
+        assert!(md.contains("| servio-pool | 40 ns | – | – |"), "{md}");
         assert!(
             md.contains("| uncontended: servio-pool time ÷ deadpool | 0.40 | ≤ 0.50 | yes |"),
             "{md}"
