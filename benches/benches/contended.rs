@@ -1,10 +1,11 @@
 //! Benchmark 2: 64 tasks on a 2-worker runtime, each acquire → yield once → release, on pools
 //! of max 8 and max 32 in-memory connections; throughput, acquire-wait percentiles and the
-//! spread of operations per task; servio-pool vs deadpool vs bb8.
+//! spread of operations per task; servio-pool vs deadpool vs bb8, and Tokio's semaphore alone
+//! as the floor of any fair hand-off on this runtime.
 
 use benches::{
-    BenchEnv, InMemoryComparison, MemoryManager, Results, Workload, multi_thread_runtime, names,
-    publish, servio_memory_pool,
+    BenchEnv, InMemoryComparison, MemoryManager, Results, SemaphoreFloor, Workload,
+    multi_thread_runtime, names, publish, servio_memory_pool,
 };
 use criterion::Criterion;
 
@@ -26,6 +27,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .add(names::OURS, &ours)
             .add(names::DEADPOOL, &deadpool)
             .add(names::BB8, &bb8)
+            .add(names::SEMAPHORE_FLOOR, &SemaphoreFloor::new(max as usize))
             .finish();
     }
     criterion.final_summary();

@@ -3,10 +3,12 @@
 
 use std::future::Future;
 use std::hint::black_box;
+use std::sync::Arc;
 use std::time::Instant;
 
 use pool_core::testing::MemoryConnector;
 use pool_core::{Pool, PoolOptions, PooledConnection};
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::memory_manager::MemoryManager;
 
@@ -69,6 +71,30 @@ impl Checkout for bb8::Pool<MemoryManager> {
         match self.get().await {
             Ok(conn) => conn,
             Err(error) => panic!("bb8 get() failed: {error:?}"),
+        }
+    }
+}
+
+/// The floor of any fair hand-off on this runtime, for reference: Tokio's FIFO semaphore with
+/// `max` permits and nothing else (no connections, no bookkeeping, no timeouts). Not a pool:
+/// its wait percentiles show how much of a pool's spread the scheduler alone causes.
+#[derive(Debug, Clone)]
+pub struct SemaphoreFloor(Arc<Semaphore>);
+
+impl SemaphoreFloor {
+    /// `max` permits.
+    pub fn new(max: usize) -> SemaphoreFloor {
+        SemaphoreFloor(Arc::new(Semaphore::new(max)))
+    }
+}
+
+impl Checkout for SemaphoreFloor {
+    type Conn<'a> = SemaphorePermit<'a>;
+
+    async fn checkout(&self) -> Self::Conn<'_> {
+        match self.0.acquire().await {
+            Ok(permit) => permit,
+            Err(error) => panic!("semaphore closed: {error}"),
         }
     }
 }

@@ -14,7 +14,9 @@ mod results;
 mod summary;
 
 pub use bench_env::{BenchEnv, DIR_VAR, QUICK_VAR, current_thread_runtime, multi_thread_runtime};
-pub use checkout::{Checkout, acquire_release, acquire_yield_release, fill, servio_memory_pool};
+pub use checkout::{
+    Checkout, SemaphoreFloor, acquire_release, acquire_yield_release, fill, servio_memory_pool,
+};
 pub use cpu_time::CpuTime;
 pub use distribution::{Distribution, median};
 pub use in_memory::{CONTENDED_TASKS, InMemoryComparison, Workload};

@@ -29,6 +29,8 @@ pub mod names {
     pub const DEADPOOL: &str = "deadpool";
     /// bb8 0.9.
     pub const BB8: &str = "bb8";
+    /// Reference row of the contended scenarios: Tokio's FIFO semaphore alone.
+    pub const SEMAPHORE_FLOOR: &str = "reference: tokio Semaphore alone";
     /// sqlx `PgPool` with its defaults (`test_before_acquire(true)`).
     pub const PGPOOL: &str = "sqlx PgPool (defaults)";
     /// sqlx `PgPool` with `test_before_acquire(false)`.

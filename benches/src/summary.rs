@@ -422,7 +422,10 @@ mod tests {
             md.contains("Machine: Test CPU, 2 CPUs; rustc 1.94.0; commit abc1234."),
             "{md}"
         );
-        assert!(md.contains("| deadpool | 100 ns | 110 ns | 0.40 × |"), "{md}");
+        assert!(
+            md.contains("| deadpool | 100 ns | 110 ns | 0.40 × |"),
+            "{md}"
+        );
         assert!(md.contains("| bb8 | 60 ns | – | 0.67 × |"), "{md}");
         assert!(md.contains("| servio-pool | 40 ns | – | – |"), "{md}");
         assert!(
