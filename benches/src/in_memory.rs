@@ -13,6 +13,10 @@ use crate::interleaved::Interleaved;
 use crate::load::{LoadConfig, LoadReport, load_slices, record_slices, run_batch};
 use crate::results::{Results, names};
 
+/// The least CPU time a figure is drawn from: 20 ticks of `/proc/self/stat`, so a tick's
+/// rounding stays within 5 %.
+const MIN_CPU_WINDOW: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// Tasks in the contended scenarios.
 pub const CONTENDED_TASKS: usize = 64;
 
@@ -134,18 +138,22 @@ impl<'a> InMemoryComparison<'a> {
                     let ns = median(&mut walls);
                     self.results
                         .record(self.scenario, &pool, names::NS_PER_CYCLE, ns);
-                    // CPU is read in 10 ms ticks: summed over every round, not a median.
-                    let cpu = cpus.into_iter().sum::<Option<std::time::Duration>>();
+                    // CPU is read in 10 ms ticks: summed over every round, not a median, and
+                    // left out when the rounds were too short for the ticks (a quick run).
+                    let cpu = cpus
+                        .into_iter()
+                        .sum::<Option<std::time::Duration>>()
+                        .filter(|cpu| *cpu >= MIN_CPU_WINDOW);
                     let cpu_ns =
                         cpu.map(|cpu| cpu.as_nanos() as f64 / (rounds as u64 * cycles) as f64);
                     if let Some(cpu_ns) = cpu_ns {
                         self.results
                             .record(self.scenario, &pool, names::CPU_NS_PER_OP, cpu_ns);
                     }
+                    let cpu = cpu_ns.map_or_else(|| "–".to_owned(), |n| format!("{n:.1} ns/cycle"));
                     println!(
-                        "{:>20} {pool:<40} {ns:>10.1} ns/cycle  cpu {:>8.1} ns/cycle",
-                        self.scenario,
-                        cpu_ns.unwrap_or_default()
+                        "{:>20} {pool:<40} {ns:>10.1} ns/cycle  cpu {cpu}",
+                        self.scenario
                     );
                 }
             }
