@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use crate::connector::Connector;
-use crate::error::PoolError;
 use crate::inner::Inner;
 use crate::internals::{Delivery, Live, Slot};
 use crate::stats::CloseReason;
@@ -43,30 +42,18 @@ impl<'a, C: Connector> WaiterGuard<'a, C> {
         }
         polled
     }
-
-    /// Leaves the queue, returning what was delivered meanwhile (a connection is still counted
-    /// as in use).
-    pub(crate) fn leave(&mut self) -> Option<Result<Live<C::Connection>, PoolError>> {
-        if !std::mem::take(&mut self.queued) {
-            return None;
-        }
-        if self.inner.lock().remove_waiter(&self.slot) {
-            self.slot.clear();
-            return None;
-        }
-        // Picked: the delivery is in the slot, or whoever fills it takes it back.
-        match self.slot.abandon()? {
-            Ok(handoff) => Some(Ok(self.inner.lock().undo_handoff(handoff))),
-            Err(error) => Some(Err(error)),
-        }
-    }
 }
 
 impl<C: Connector> Drop for WaiterGuard<'_, C> {
+    /// Leaves the queue. Once picked, the delivery is in the slot (a connection is taken
+    /// back for the next waiter or the idle queue; an error is dropped), or whoever fills the
+    /// slot takes it back.
     fn drop(&mut self) {
-        if let Some(Ok(live)) = self.leave() {
-            // Delivered to a caller that is gone: the next waiter (or the idle queue) gets it.
-            self.inner.put_back(live);
+        if !self.queued || self.inner.lock().remove_waiter(&self.slot) {
+            return;
+        }
+        if let Some(Ok(handoff)) = self.slot.abandon() {
+            self.inner.take_back(handoff);
         }
     }
 }

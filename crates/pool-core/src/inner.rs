@@ -15,7 +15,7 @@ use tokio::sync::Notify;
 use crate::clock::{CoarseClock, ms};
 use crate::connector::{Connected, Connector, ErrorClass};
 use crate::error::{PoolError, SharedError};
-use crate::internals::{Handover, Internals, Live, LiveState, Released};
+use crate::internals::{Handoff, Handover, Internals, Live, LiveState, Released};
 use crate::observer::{PoolObserver, TimeoutPhase};
 use crate::options::PoolOptions;
 use crate::stats::CloseReason;
@@ -276,11 +276,15 @@ impl<C: Connector> Inner<C> {
         match slot.fill(delivery) {
             Ok(Some(waker)) => waker.wake(),
             Ok(None) | Err(Err(_)) => {}
-            Err(Ok(handoff)) => {
-                let live = self.lock().undo_handoff(handoff);
-                self.put_back(live);
-            }
+            Err(Ok(handoff)) => self.take_back(handoff),
         }
+    }
+
+    /// Takes back a connection delivered to a waiter that gave up: its checkout is undone and
+    /// it goes to the next waiter or the idle queue.
+    pub(crate) fn take_back(self: &Arc<Self>, handoff: Handoff<C::Connection>) {
+        let live = self.lock().undo_handoff(handoff);
+        self.put_back(live);
     }
 
     /// Takes a connection counted as in use out of the pool and closes it in the

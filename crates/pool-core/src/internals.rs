@@ -127,11 +127,6 @@ impl<T> Slot<T> {
         state.abandoned = delivery.is_none();
         delivery
     }
-
-    /// The waiter left the queue before being picked: forgets its waker.
-    pub(crate) fn clear(&self) {
-        self.lock().waker = None;
-    }
 }
 
 #[derive(Debug)]
@@ -273,8 +268,8 @@ impl<T> Internals<T> {
     }
 
     /// Queues a waiter. Returns the slot its delivery lands in (the waiter registers its
-    /// waker there; it also names the waiter in `remove_waiter`), and whether the deadline timer must be woken (nobody waited before:
-    /// it may be parked).
+    /// waker there; it also names the waiter in `remove_waiter`), and whether the deadline
+    /// timer must be woken (nobody waited before: it may be parked).
     pub(crate) fn push_waiter(
         &mut self,
         location: &'static Location<'static>,

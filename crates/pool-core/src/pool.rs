@@ -273,7 +273,6 @@ async fn acquire<C: Connector>(
     // Computed only when validating: a waiting acquire is timed by the deadline timer.
     let mut deadline = None;
     loop {
-        // Polled once, at once: the closure only lends the task's context to the lock step.
         let step = inner.next_step(location, started)?;
         match step {
             Step::Ready(live, key, since) => {

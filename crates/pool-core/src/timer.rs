@@ -21,7 +21,7 @@ use crate::observer::TimeoutPhase;
 
 impl<C: Connector> Inner<C> {
     /// Starts the timer task once; wakes it when the first waiter queued.
-    pub(crate) fn ensure_deadline_timer(self: &Arc<Self>, rearm: bool) {
+    pub(crate) fn ensure_deadline_timer(self: &Arc<Self>, first: bool) {
         // Ordering: the flag only guards against a second task; see `ensure_maintenance`.
         if !self.timer_started.load(Ordering::Relaxed)
             && !self.timer_started.swap(true, Ordering::Relaxed)
@@ -31,7 +31,7 @@ impl<C: Connector> Inner<C> {
                 self.timer_started.store(false, Ordering::Relaxed);
             }
         }
-        if rearm {
+        if first {
             // A stored permit if the task is not parked yet: no wakeup is lost.
             self.timer_notify.notify_one();
         }
