@@ -67,15 +67,6 @@ pub enum PoolError {
         #[source]
         source: SharedError,
     },
-    /// The database or driver failed while the pool was using a connection.
-    #[error("pool `{pool}`: database error")]
-    Database {
-        /// The pool's name.
-        pool: Arc<str>,
-        /// The driver's error.
-        #[source]
-        source: SharedError,
-    },
     /// The pool options contradict each other or are out of range.
     #[error("invalid pool option `{setting}`: {message}")]
     InvalidOption {

@@ -1,27 +1,22 @@
 #![doc = include_str!("../README.md")]
 
 mod clock;
-mod close;
+mod close_report;
 mod connector;
 mod error;
 mod executor;
-mod guard;
 mod inner;
-mod internals;
-mod maintenance;
 mod observer;
 mod options;
 mod pg;
 mod pool;
 mod pooled;
 mod registry;
-mod slab;
 mod stats;
-#[doc(hidden)]
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
-mod timer;
 
-pub use close::{CheckedOut, CloseReport};
+pub use close_report::{CheckedOut, CloseReport};
 pub use connector::{Connected, Connector, ErrorClass};
 pub use error::{PoolError, SharedError};
 pub use observer::{PoolObserver, TimeoutPhase};

@@ -5,9 +5,7 @@ use std::time::Duration;
 
 use pool_config::{PoolSettings, Profile};
 
-use crate::connector::Connector;
 use crate::error::PoolError;
-use crate::pool::Pool;
 
 /// Settings of one pool, with a builder. The defaults are the development profile's.
 ///
@@ -228,22 +226,6 @@ impl PoolOptions {
     pub fn maintenance_interval(mut self, d: Duration) -> Self {
         self.maintenance_interval = nonzero(Some(d));
         self
-    }
-
-    /// The pool's name.
-    pub fn get_name(&self) -> &str {
-        &self.name
-    }
-
-    /// Builds the pool. Connections are opened in the background (`min_connections`) or on
-    /// demand; building never waits for the server.
-    ///
-    /// # Errors
-    /// [`PoolError::InvalidOption`] naming the first setting that is out of range or
-    /// contradicts another.
-    pub fn build<C: Connector>(self, connector: C) -> Result<Pool<C>, PoolError> {
-        self.check()?;
-        Ok(Pool::from_parts(self, connector))
     }
 
     pub(crate) fn check(&self) -> Result<(), PoolError> {

@@ -1,8 +1,6 @@
 //! `PooledConnection`: a checked-out connection that goes back to its pool when dropped.
 
-use std::any::Any;
 use std::fmt;
-use std::future::Future;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +11,9 @@ use tokio::time::Instant;
 use crate::connector::Connector;
 use crate::error::PoolError;
 use crate::inner::Inner;
-use crate::internals::{Live, Released};
+use crate::inner::acquire::Acquired;
+use crate::inner::live::Live;
+use crate::inner::work::Work;
 use crate::observer::TimeoutPhase;
 use crate::stats::CloseReason;
 
@@ -26,7 +26,9 @@ use crate::stats::CloseReason;
 pub struct PooledConnection<C: Connector> {
     live: Option<Live<C::Connection>>,
     inner: Arc<Inner<C>>,
-    checkout: usize,
+    /// The checkout's key in the pool's list of checkouts.
+    key: usize,
+    /// When it was checked out (when leak detection or an observer needs it).
     since: Option<Instant>,
     /// Set when the connection must not be reused (query timeout, broken, read-only, or a
     /// unit of work dropped midway).
@@ -34,17 +36,15 @@ pub struct PooledConnection<C: Connector> {
 }
 
 impl<C: Connector> PooledConnection<C> {
-    pub(crate) fn new(
-        inner: Arc<Inner<C>>,
-        mut live: Live<C::Connection>,
-        checkout: usize,
-        since: Option<Instant>,
-        // When the caller started waiting; `None` for no wait.
-        wait_started: Option<Instant>,
-    ) -> Self {
+    pub(crate) fn new(inner: Arc<Inner<C>>, acquired: Acquired<C::Connection>) -> Self {
+        let Acquired {
+            checkout,
+            wait_started,
+        } = acquired;
+        let mut live = checkout.live;
         live.use_count += 1;
         if let Some(obs) = inner.observer() {
-            let wait = match (wait_started, since) {
+            let wait = match (wait_started, checkout.since) {
                 (Some(start), Some(now)) => now.saturating_duration_since(start),
                 _ => Duration::ZERO,
             };
@@ -54,8 +54,8 @@ impl<C: Connector> PooledConnection<C> {
         PooledConnection {
             live: Some(live),
             inner,
-            checkout,
-            since,
+            key: checkout.key,
+            since: checkout.since,
             discard: None,
         }
     }
@@ -131,12 +131,9 @@ impl<C: Connector> PooledConnection<C> {
             .take()
             .unwrap_or_else(|| unreachable!("connection taken before drop"));
         let mut st = self.inner.lock();
-        st.checkouts.remove(self.checkout);
-        st.in_use -= 1;
-        st.total -= 1;
-        st.check_invariants();
+        st.detach(self.key);
+        st.start_connects();
         drop(st);
-        let _ = self.inner.start_connects();
         live.conn
     }
 
@@ -144,11 +141,6 @@ impl<C: Connector> PooledConnection<C> {
     /// undone).
     pub fn discard(mut self) {
         self.discard = Some(CloseReason::Discarded);
-    }
-
-    /// Marks the connection so it is closed, not reused, when dropped.
-    pub fn mark_unusable(&mut self, reason: CloseReason) {
-        self.discard = Some(reason);
     }
 
     /// Runs `work` on the connection under the pool's `query_timeout`. When it fires, the
@@ -198,125 +190,8 @@ impl<C: Connector> PooledConnection<C> {
         let backend_pid = live.backend_pid;
         (
             &mut live.conn,
-            Work {
-                inner: &self.inner,
-                discard: &mut self.discard,
-                backend_pid,
-            },
+            Work::new(&self.inner, &mut self.discard, backend_pid),
         )
-    }
-}
-
-/// A unit of work on a checked-out connection, run under `query_timeout`.
-pub(crate) struct Work<'a, C: Connector> {
-    inner: &'a Arc<Inner<C>>,
-    discard: &'a mut Option<CloseReason>,
-    backend_pid: Option<i32>,
-}
-
-impl<C: Connector> Work<'_, C> {
-    pub(crate) async fn timed<T, E, Fut>(self, fut: Fut) -> Result<T, E>
-    where
-        E: From<PoolError> + 'static,
-        Fut: Future<Output = Result<T, E>>,
-    {
-        // Cancel safety: until the work finishes the connection is marked for discarding, so
-        // dropping this future midway never hands a half-used connection to someone else.
-        let previous = self.discard.replace(CloseReason::Discarded);
-        let limit = self.inner.options.query_timeout;
-        let outcome = match limit {
-            Some(limit) => tokio::time::timeout(limit, fut).await.ok(),
-            None => Some(fut.await),
-        };
-        let Some(result) = outcome else {
-            let elapsed = limit.unwrap_or_default();
-            tracing::warn!(pool = %self.inner.name(), ?elapsed, backend_pid = self.backend_pid, "query timed out; connection discarded");
-            self.inner.timed_out(TimeoutPhase::Query);
-            if let Some(pid) = self.backend_pid {
-                self.inner.cancel_in_background(pid);
-            }
-            return Err(E::from(PoolError::Timeout {
-                pool: self.inner.name().clone(),
-                phase: TimeoutPhase::Query,
-                elapsed,
-                last_error: None,
-            }));
-        };
-        *self.discard = previous;
-        if let Err(error) = &result
-            && let Some(error) = (error as &dyn Any).downcast_ref::<C::Error>()
-        {
-            let reason = self.inner.reason_for(error, CloseReason::Discarded);
-            if reason != CloseReason::Discarded {
-                *self.discard = Some(reason);
-            }
-        }
-        result
-    }
-}
-
-impl<C: Connector> Inner<C> {
-    /// Asks the server to stop what `pid` runs, bounded (a fresh connection may be needed).
-    pub(crate) fn cancel_in_background(self: &Arc<Self>, pid: i32) {
-        let inner = Arc::clone(self);
-        let limit = self.options.connect_timeout.saturating_mul(2);
-        let _ = self.spawn(async move {
-            if tokio::time::timeout(limit, inner.connector.cancel(pid))
-                .await
-                .is_err()
-            {
-                tracing::warn!(pool = %inner.name(), pid, "cancelling the backend timed out");
-            }
-        });
-    }
-
-    /// Takes back a checked-out connection.
-    fn give_back(
-        self: &Arc<Self>,
-        mut live: Live<C::Connection>,
-        checkout: usize,
-        since: Option<Instant>,
-        discard: Option<CloseReason>,
-    ) {
-        // One clock read serves the observer's use time and the next checkout's start.
-        let next_since = self.checkout_clock();
-        if let (Some(obs), Some(since), Some(now)) = (self.observer(), since, next_since) {
-            obs.on_release(now.saturating_duration_since(since));
-        }
-        let now = self.clock.now();
-        let reason = discard.or_else(|| {
-            if !self.connector.is_reusable(&live.conn) {
-                Some(CloseReason::Broken)
-            } else if self
-                .options
-                .max_uses
-                .is_some_and(|max| live.use_count >= max)
-            {
-                Some(CloseReason::MaxUses)
-            } else if live.expires_at.is_some_and(|at| now >= at) {
-                Some(CloseReason::Lifetime)
-            } else {
-                None
-            }
-        });
-        let dirty = reason.is_none()
-            && (self.options.reset_on_release || self.connector.needs_cleanup(&mut live.conn));
-        let mut st = self.lock();
-        st.checkouts.remove(checkout);
-        if let Some(reason) = reason {
-            drop(st);
-            self.retire(live, reason);
-        } else if dirty {
-            drop(st);
-            self.clean_in_background(live);
-        } else {
-            live.last_used = now;
-            let outcome: Released<C::Connection> = st.release(live, next_since);
-            let closing = st.closing;
-            st.check_invariants();
-            drop(st);
-            self.after_release(outcome, closing);
-        }
     }
 }
 
@@ -325,7 +200,7 @@ impl<C: Connector> Drop for PooledConnection<C> {
         if let Some(live) = self.live.take() {
             tracing::trace!(pool = %self.inner.name(), "connection released");
             self.inner
-                .give_back(live, self.checkout, self.since, self.discard);
+                .give_back(live, self.key, self.since, self.discard);
         }
     }
 }

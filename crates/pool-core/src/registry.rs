@@ -6,7 +6,7 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use pool_config::{Secret, Settings};
 
-use crate::close::CloseReport;
+use crate::close_report::CloseReport;
 use crate::error::PoolError;
 use crate::pg::PgConnector;
 use crate::pool::Pool;

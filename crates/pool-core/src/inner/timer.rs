@@ -2,7 +2,7 @@
 //!
 //! The deadline timer: one task per pool fails waiters whose `acquire_timeout` ran out, so a
 //! waiting acquire registers no timer and reads no clock of its own. While anyone waits it
-//! runs in rounds (see `Internals::expire`): each round stamps the waiters that queued
+//! runs in rounds (see `WaitQueue::expire`): each round stamps the waiters that queued
 //! during it with the time it ended, and the next round comes when the oldest waiter is due
 //! or one tick later, whichever is first. It parks while nobody waits (the first waiter
 //! wakes it), holds only a `Weak` reference while sleeping, and stops when the pool is
@@ -15,8 +15,9 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use super::Inner;
 use crate::connector::Connector;
-use crate::inner::Inner;
+use crate::error::PoolError;
 use crate::observer::TimeoutPhase;
 
 impl<C: Connector> Inner<C> {
@@ -47,7 +48,7 @@ impl<C: Connector> Inner<C> {
         } else {
             TimeoutPhase::Waiting
         };
-        let error = crate::error::PoolError::Timeout {
+        let error = PoolError::Timeout {
             pool: self.name().clone(),
             phase,
             elapsed: self.options.acquire_timeout,
@@ -63,9 +64,10 @@ impl<C: Connector> Inner<C> {
         if !failed.is_empty() {
             tracing::warn!(pool = %self.name(), phase = phase.as_str(), waiters = failed.len(), "acquire timed out");
         }
-        for handover in failed {
+        // Each timeout is reported before its waiter can see it.
+        for handoff in failed {
             self.timed_out(phase);
-            self.hand_over(handover);
+            self.complete(handoff);
         }
         next
     }

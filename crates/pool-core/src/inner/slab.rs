@@ -1,7 +1,7 @@
 //! # Implementation details
 //!
-//! A minimal slab: stable keys, reused slots, no allocation once warm. Holds the waiters and
-//! the checkouts under the pool's lock.
+//! A minimal slab: stable keys, reused slots, no allocation once warm. Holds the checkouts
+//! (where each connection in a caller's hands was acquired) under the pool's lock.
 
 #[derive(Debug)]
 pub(crate) struct Slab<V> {
@@ -45,6 +45,13 @@ impl<V> Slab<V> {
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.len
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (usize, &V)> {
+        self.entries
+            .iter()
+            .enumerate()
+            .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
     }
 
     pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = (usize, &mut V)> {

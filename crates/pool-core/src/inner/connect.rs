@@ -1,0 +1,195 @@
+//! # Implementation details
+//!
+//! Opening connections: a connect task per reserved slot, each attempt bounded by
+//! `connect_timeout`, exponential backoff with jitter between failed attempts while someone
+//! still needs the connection, and a refused login or a missing database reported to the
+//! oldest waiter at once.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use super::Inner;
+use super::guards::Reservation;
+use super::live::{Live, LiveState};
+use crate::clock::ms;
+use crate::connector::{Connected, Connector, ErrorClass};
+use crate::error::{PoolError, SharedError};
+use crate::observer::TimeoutPhase;
+
+/// A connect attempt that ran out of `connect_timeout`.
+#[derive(Debug, thiserror::Error)]
+#[error("connect timed out after {0:?}")]
+struct ConnectTimedOut(Duration);
+
+/// How one connect attempt ended.
+type Attempt<T> = Result<Live<T>, (ErrorClass, SharedError)>;
+
+impl<C: Connector> Inner<C> {
+    /// Starts the connects the waiters and `min_connections` need (a failure to start one is
+    /// logged).
+    pub(crate) fn start_connects(self: &Arc<Self>) {
+        self.lock().start_connects();
+    }
+
+    /// Spawns `n` connect tasks whose slots are already reserved.
+    ///
+    /// # Errors
+    /// [`PoolError::NoRuntime`] when they could not be started (the reservations are given
+    /// back).
+    pub(crate) fn spawn_connects(self: &Arc<Self>, n: u32) -> Result<(), PoolError> {
+        for i in 0..n {
+            if !self.spawn(connect_task(Arc::downgrade(self))) {
+                self.lock().unreserve_connects(n - i);
+                return Err(PoolError::NoRuntime {
+                    pool: self.name().clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens one connection, bounded by `connect_timeout`.
+    async fn connect_once(&self) -> Attempt<C::Connection> {
+        let started = self.clock.refresh();
+        let result =
+            tokio::time::timeout(self.options.connect_timeout, self.connector.connect()).await;
+        match result {
+            Ok(Ok(Connected {
+                connection,
+                backend_pid,
+                ..
+            })) => {
+                let now = self.clock.refresh();
+                let elapsed = now - started;
+                let now_ms = self.clock.ms_at(now);
+                tracing::debug!(pool = %self.name(), ?elapsed, backend_pid, "connection opened");
+                if let Some(obs) = self.observer() {
+                    obs.on_connect(elapsed);
+                }
+                Ok(Box::new(LiveState {
+                    conn: connection,
+                    backend_pid,
+                    pid_asked: backend_pid.is_some(),
+                    created_at: now,
+                    expires_at: self
+                        .options
+                        .max_lifetime
+                        .map(|lifetime| now_ms.saturating_add(ms(self.jittered(lifetime)))),
+                    use_count: 0,
+                    last_used: now_ms,
+                    last_checked: now_ms,
+                }))
+            }
+            Ok(Err(error)) => {
+                let class = self.connector.classify(&error);
+                tracing::warn!(pool = %self.name(), error = %error, ?class, "connect failed");
+                Err((class, Arc::new(error)))
+            }
+            Err(_) => {
+                let error = ConnectTimedOut(self.options.connect_timeout);
+                tracing::warn!(pool = %self.name(), error = %error, "connect failed");
+                self.timed_out(TimeoutPhase::Connecting);
+                Err((ErrorClass::Transient, Arc::new(error)))
+            }
+        }
+    }
+
+    /// `lifetime` minus this connection's share of `lifetime_jitter`, so connections opened
+    /// together do not all retire together.
+    fn jittered(&self, lifetime: Duration) -> Duration {
+        let jitter = self.options.lifetime_jitter.as_millis() as u64;
+        let off = if jitter == 0 {
+            0
+        } else {
+            fastrand::u64(0..=jitter)
+        };
+        lifetime.saturating_sub(Duration::from_millis(off))
+    }
+
+    /// Exponential backoff with full jitter, capped.
+    fn backoff(&self, failures: u32) -> Duration {
+        let initial = self.options.connect_backoff_initial;
+        let cap = self.options.connect_backoff_max;
+        let exp = initial.saturating_mul(1u32 << failures.saturating_sub(1).min(20));
+        let ceiling = exp.min(cap).as_millis() as u64;
+        Duration::from_millis(fastrand::u64(ceiling / 2..=ceiling.max(1)))
+    }
+
+    /// Books a connect attempt's outcome; returns the backoff delay if the task should retry
+    /// (it keeps its reservation), else the reservation is settled.
+    fn connect_finished(self: &Arc<Self>, attempt: Attempt<C::Connection>) -> Option<Duration> {
+        let since = self.checkout_clock();
+        let mut st = self.lock();
+        let (class, error) = match attempt {
+            Ok(live) => {
+                st.connect_succeeded(live, since);
+                return None;
+            }
+            Err(failure) => failure,
+        };
+        let failures = st.connect_failed(Arc::clone(&error));
+        if let Some(obs) = self.observer() {
+            obs.on_connect_error();
+        }
+        let at_once = match class {
+            ErrorClass::Authentication => Some(PoolError::Authentication {
+                pool: self.name().clone(),
+                source: error,
+            }),
+            ErrorClass::Fatal => Some(PoolError::Connect {
+                pool: self.name().clone(),
+                source: error,
+            }),
+            _ => None,
+        };
+        if let Some(err) = at_once
+            && let Some(handoff) = st.fail_oldest(err)
+        {
+            // The oldest waiter learns at once; the slot is freed so the next waiter gets its
+            // own attempt rather than a timeout.
+            st.deliver(handoff);
+            st.unreserve_connects(1);
+            st.start_connects();
+            return None;
+        }
+        if !st.still_needed() {
+            st.unreserve_connects(1);
+            return None;
+        }
+        Some(self.backoff(failures))
+    }
+
+    /// After a backoff: keeps the connect reservation if someone still needs it, else gives
+    /// it back.
+    fn keep_reservation(self: &Arc<Self>) -> bool {
+        let mut st = self.lock();
+        if st.still_needed() {
+            return true;
+        }
+        st.unreserve_connects(1);
+        false
+    }
+}
+
+/// One reserved connect slot: connect, and on transient failure back off and retry while
+/// someone still needs it. Holds only a weak reference while sleeping, so a dropped pool is
+/// not kept alive by its refill.
+async fn connect_task<C: Connector>(weak: Weak<Inner<C>>) {
+    loop {
+        let Some(inner) = weak.upgrade() else { return };
+        // Cancel safety: the reservation is in a guard before the first await.
+        let reservation = Reservation::new(&inner);
+        let attempt = inner.connect_once().await;
+        reservation.settled();
+        let Some(delay) = inner.connect_finished(attempt) else {
+            return;
+        };
+        drop(inner);
+        tokio::time::sleep(delay).await;
+        // The reservation is still held (counted in `connecting`): keep it only if needed.
+        let Some(inner) = weak.upgrade() else { return };
+        if !inner.keep_reservation() {
+            return;
+        }
+    }
+}

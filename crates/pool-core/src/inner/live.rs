@@ -1,0 +1,60 @@
+//! # Implementation details
+//!
+//! One open connection and what the pool knows about it, and the same connection once it is
+//! registered as a caller's checkout.
+
+use tokio::time::Instant;
+
+/// An open connection and what the pool knows about it, boxed once when it opens: checkouts
+/// and releases then move a pointer, not the connection and its bookkeeping.
+pub(crate) type Live<T> = Box<LiveState<T>>;
+
+/// What [`Live`] points to.
+#[derive(Debug)]
+pub(crate) struct LiveState<T> {
+    pub(crate) conn: T,
+    pub(crate) backend_pid: Option<i32>,
+    /// Whether `backend_pid` is settled (given at connect, or asked once).
+    pub(crate) pid_asked: bool,
+    pub(crate) created_at: Instant,
+    /// `max_lifetime` minus this connection's jitter, in coarse ms.
+    pub(crate) expires_at: Option<u64>,
+    pub(crate) use_count: u64,
+    /// When it was opened or last released, in coarse ms (idle reaping counts from here).
+    pub(crate) last_used: u64,
+    /// When the pool last saw it work (opened, validated, pinged), in coarse ms.
+    pub(crate) last_checked: u64,
+}
+
+impl<T> LiveState<T> {
+    /// A fresh connection for the state's unit tests.
+    #[cfg(test)]
+    pub(crate) fn new_for_test(conn: T) -> Live<T> {
+        Box::new(LiveState {
+            conn,
+            backend_pid: None,
+            pid_asked: true,
+            created_at: Instant::now(),
+            expires_at: None,
+            use_count: 0,
+            last_used: 0,
+            last_checked: 0,
+        })
+    }
+
+    /// Milliseconds (coarse) since the connection was last used or seen working.
+    pub(crate) fn unchecked_for(&self, now_ms: u64) -> u64 {
+        now_ms.saturating_sub(self.last_used.max(self.last_checked))
+    }
+}
+
+/// A connection registered as a caller's checkout (counted as acquired, listed for leak
+/// reports and `close()`), on its way to the caller.
+#[derive(Debug)]
+pub(crate) struct Checkout<T> {
+    pub(crate) live: Live<T>,
+    /// The checkout's key in the pool's list of checkouts.
+    pub(crate) key: usize,
+    /// When it was checked out, read only when leak detection or an observer needs it.
+    pub(crate) since: Option<Instant>,
+}

@@ -1,0 +1,165 @@
+//! # Implementation details
+//!
+//! Taking the pool's lock. The guard gives access to the state, checks its invariants before
+//! every unlock (debug builds), and runs what a transition leaves for after the unlock:
+//! completing hand-offs (filling a waiter's slot, waking it), closing connections that left
+//! the pool, starting replacement connects and waking `close()` — as tokio's batch semaphore
+//! gathers wakers under its lock and wakes them after releasing it. No code outside the
+//! state runs under the lock, and no path writes its own epilogue.
+
+use std::ops::{Deref, DerefMut};
+use std::sync::{Arc, MutexGuard, PoisonError};
+
+use tokio::time::Instant;
+
+use super::Inner;
+use super::live::Live;
+use super::state::{Released, State};
+use super::waiters::Handoff;
+use crate::connector::Connector;
+use crate::stats::CloseReason;
+
+/// The pool's state, locked. Dropping it unlocks, then runs the deferred work.
+pub(crate) struct Locked<'a, C: Connector> {
+    // Field order matters: `state` is dropped (unlocked) before `after` runs.
+    state: MutexGuard<'a, State<C::Connection>>,
+    after: AfterUnlock<'a, C>,
+    /// Connections in use and connects in flight when the lock was taken: `close()` is woken
+    /// when the count falls while closing.
+    outstanding: u32,
+}
+
+impl<C: Connector> Inner<C> {
+    /// Locks the state. A panic while locked cannot leave it half-updated (no user code runs
+    /// under the lock), so a poisoned lock is used as is: never a panic here.
+    #[inline]
+    pub(crate) fn lock(self: &Arc<Self>) -> Locked<'_, C> {
+        let state = self.state.0.lock().unwrap_or_else(PoisonError::into_inner);
+        Locked {
+            outstanding: state.outstanding(),
+            state,
+            after: AfterUnlock {
+                inner: self,
+                handoff: None,
+                more_handoffs: Vec::new(),
+                to_close: Vec::new(),
+                connects: 0,
+                wake_close: false,
+            },
+        }
+    }
+}
+
+impl<C: Connector> Locked<'_, C> {
+    /// A connection counted as in use comes back clean (see `State::give_back`).
+    #[inline]
+    pub(crate) fn give_back(&mut self, live: Live<C::Connection>, since: Option<Instant>) {
+        let released = self.state.give_back(live, since);
+        self.follow(released);
+    }
+
+    /// A reserved connect opened `live` (see `State::connect_succeeded`).
+    pub(crate) fn connect_succeeded(&mut self, live: Live<C::Connection>, since: Option<Instant>) {
+        let released = self.state.connect_succeeded(live, since);
+        self.follow(released);
+    }
+
+    fn follow(&mut self, released: Released<C::Connection>) {
+        match released {
+            Released::Handoff(handoff) => self.deliver(handoff),
+            Released::Idle => {}
+            Released::Close(live) => self.after.to_close.push((live, CloseReason::PoolClosed)),
+        }
+    }
+
+    /// A connection counted as in use leaves the pool: it is closed after the unlock, and a
+    /// replacement connect starts if the waiters or `min_connections` need one.
+    pub(crate) fn retire(&mut self, live: Live<C::Connection>, reason: CloseReason) {
+        self.state.leave(reason);
+        self.after.to_close.push((live, reason));
+        self.start_connects();
+    }
+
+    /// Reserves the connects the waiters and `min_connections` need; they start after the
+    /// unlock (a failure to start one is logged and its reservation given back).
+    pub(crate) fn start_connects(&mut self) {
+        self.after.connects += self.state.reserve_connects();
+    }
+
+    /// Completes `handoff` after the unlock.
+    #[inline]
+    pub(crate) fn deliver(&mut self, handoff: Handoff<C::Connection>) {
+        match self.after.handoff {
+            None => self.after.handoff = Some(handoff),
+            Some(_) => self.after.more_handoffs.push(handoff),
+        }
+    }
+}
+
+impl<C: Connector> Deref for Locked<'_, C> {
+    type Target = State<C::Connection>;
+
+    #[inline]
+    fn deref(&self) -> &Self::Target {
+        &self.state
+    }
+}
+
+impl<C: Connector> DerefMut for Locked<'_, C> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.state
+    }
+}
+
+impl<C: Connector> Drop for Locked<'_, C> {
+    #[inline]
+    fn drop(&mut self) {
+        self.state.check_invariants();
+        self.after.wake_close =
+            self.state.is_closing() && self.state.outstanding() < self.outstanding;
+        // The fields drop next, in order: the lock is released, then `after` runs.
+    }
+}
+
+/// Work a transition leaves for after the unlock.
+struct AfterUnlock<'a, C: Connector> {
+    inner: &'a Arc<Inner<C>>,
+    /// The one hand-off of a release or a connect, without an allocation.
+    handoff: Option<Handoff<C::Connection>>,
+    /// Further hand-offs (timeouts, a closing pool, failed connects).
+    more_handoffs: Vec<Handoff<C::Connection>>,
+    /// Connections that left the pool, already uncounted.
+    to_close: Vec<(Live<C::Connection>, CloseReason)>,
+    /// Connects reserved, to spawn.
+    connects: u32,
+    wake_close: bool,
+}
+
+impl<C: Connector> Drop for AfterUnlock<'_, C> {
+    #[inline]
+    fn drop(&mut self) {
+        let inner = self.inner;
+        if let Some(handoff) = self.handoff.take() {
+            inner.complete(handoff);
+        }
+        if !self.more_handoffs.is_empty() {
+            std::mem::take(&mut self.more_handoffs)
+                .into_iter()
+                .for_each(|handoff| inner.complete(handoff));
+        }
+        if !self.to_close.is_empty() {
+            for (live, reason) in std::mem::take(&mut self.to_close) {
+                inner.close_in_background(live, reason);
+            }
+        }
+        if self.connects > 0
+            && let Err(error) = inner.spawn_connects(self.connects)
+        {
+            tracing::warn!(pool = %inner.name(), %error, "could not start a replacement connection");
+        }
+        if self.wake_close {
+            inner.close_notify.notify_waiters();
+        }
+    }
+}

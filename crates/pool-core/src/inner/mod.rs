@@ -1,0 +1,165 @@
+//! # Implementation details
+//!
+//! The machinery behind `Pool`: what every clone of a pool shares (`Inner`), and one file for
+//! each thing that happens to a connection. See the crate docs' "How a connection moves" for
+//! the map.
+//!
+//! Modules depend one way: `live` ← `waiters` ← `state` ← `lock` ← the steps (`acquire`,
+//! `release`, `connect`, `maintenance`, `timer`, `close`, `work`), which meet only through
+//! methods of `Inner`. This file names only the bottom ones.
+
+pub(crate) mod acquire;
+mod close;
+mod connect;
+mod guards;
+pub(crate) mod live;
+mod lock;
+mod maintenance;
+mod release;
+mod slab;
+mod state;
+mod timer;
+mod waiters;
+pub(crate) mod work;
+
+use std::future::Future;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use tokio::runtime::Handle;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use self::state::State;
+use crate::clock::CoarseClock;
+use crate::connector::Connector;
+use crate::error::PoolError;
+use crate::observer::{PoolObserver, TimeoutPhase};
+use crate::options::PoolOptions;
+
+/// What every clone of a `Pool` shares: options, connector, the locked state, the observer
+/// and the handles of the background tasks.
+pub(crate) struct Inner<C: Connector> {
+    pub(crate) options: PoolOptions,
+    pub(crate) connector: C,
+    /// On cache lines of its own: written by every acquire and release, it would otherwise
+    /// evict the read-mostly fields (options, observer) and the reference count from the
+    /// other cores' caches. Reached only through `lock()`.
+    state: CachePadded<Mutex<State<C::Connection>>>,
+    observer: OnceLock<Arc<dyn PoolObserver>>,
+    /// Signalled when a connection or a connect comes back while the pool is closing.
+    close_notify: Notify,
+    runtime: Option<Handle>,
+    maintenance_started: AtomicBool,
+    /// True while the maintenance task exists (cleared when it exits, panics or is dropped).
+    maintenance_running: Arc<AtomicBool>,
+    timer_started: AtomicBool,
+    /// Wakes the deadline timer (shared with it, so it can wait without keeping the pool).
+    timer_notify: Arc<Notify>,
+    clock: CoarseClock,
+}
+
+/// Aligns its content to two cache lines (the unit adjacent-line prefetchers pull in), so
+/// nothing else shares them.
+#[derive(Debug)]
+#[repr(align(128))]
+struct CachePadded<T>(T);
+
+impl<C: Connector> std::fmt::Debug for Inner<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inner")
+            .field("name", &self.options.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C: Connector> Inner<C> {
+    pub(crate) fn new(options: PoolOptions, connector: C) -> Self {
+        Inner {
+            state: CachePadded(Mutex::new(State::new(
+                options.max_connections,
+                options.min_connections,
+            ))),
+            options,
+            connector,
+            observer: OnceLock::new(),
+            close_notify: Notify::new(),
+            runtime: Handle::try_current().ok(),
+            maintenance_started: AtomicBool::new(false),
+            maintenance_running: Arc::new(AtomicBool::new(false)),
+            timer_started: AtomicBool::new(false),
+            timer_notify: Arc::new(Notify::new()),
+            clock: CoarseClock::new(),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn observer(&self) -> Option<&Arc<dyn PoolObserver>> {
+        self.observer.get()
+    }
+
+    /// Installs the one observer; false if one was installed already.
+    pub(crate) fn set_observer(&self, observer: Arc<dyn PoolObserver>) -> bool {
+        self.observer.set(observer).is_ok()
+    }
+
+    pub(crate) fn name(&self) -> &Arc<str> {
+        &self.options.name
+    }
+
+    pub(crate) fn closed_error(&self) -> PoolError {
+        PoolError::Closed {
+            pool: self.name().clone(),
+        }
+    }
+
+    /// The checkout start time, read only when leak detection or an observer needs it.
+    #[inline]
+    pub(crate) fn checkout_clock(&self) -> Option<Instant> {
+        (self.options.leak_detection_threshold.is_some() || self.observer().is_some())
+            .then(Instant::now)
+    }
+
+    /// Spawns a background step on the pool's runtime (or the current one). Returns false
+    /// outside any runtime.
+    pub(crate) fn spawn<F>(&self, fut: F) -> bool
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        match Handle::try_current().ok().or_else(|| self.runtime.clone()) {
+            Some(handle) => {
+                drop(handle.spawn(fut));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Timers need a tokio runtime: without one, an error rather than tokio's panic.
+    ///
+    /// # Errors
+    /// [`PoolError::NoRuntime`] outside a tokio runtime.
+    pub(crate) fn require_runtime(&self) -> Result<(), PoolError> {
+        // A tokio task runs inside its runtime: a thread-local read, where `try_current`
+        // would clone (and drop) the runtime's shared handle on every waiting acquire.
+        if tokio::task::try_id().is_some() || Handle::try_current().is_ok() {
+            return Ok(());
+        }
+        Err(PoolError::NoRuntime {
+            pool: self.name().clone(),
+        })
+    }
+
+    pub(crate) fn timed_out(&self, phase: TimeoutPhase) {
+        if let Some(obs) = self.observer() {
+            obs.on_timeout(phase);
+        }
+    }
+}
+
+impl<C: Connector> Drop for Inner<C> {
+    fn drop(&mut self) {
+        // Lets a parked deadline timer see the pool is gone.
+        self.timer_notify.notify_one();
+    }
+}

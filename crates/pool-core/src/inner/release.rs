@@ -1,0 +1,168 @@
+//! # Implementation details
+//!
+//! A connection coming back: the decision to reuse, clean or retire it, the give-back to the
+//! oldest waiter or the idle queue (through the state), the background cleanup of a dirty
+//! connection, and the bounded close of one that leaves.
+
+use std::sync::Arc;
+
+use tokio::time::Instant;
+
+use super::Inner;
+use super::live::{Checkout, Live};
+use super::waiters::Handoff;
+use crate::connector::{Connector, ErrorClass};
+use crate::observer::TimeoutPhase;
+use crate::stats::CloseReason;
+
+impl<C: Connector> Inner<C> {
+    /// Takes back a caller's connection: checked out under `key` at `since`, marked with
+    /// `discard` if the caller's work left it unusable.
+    pub(crate) fn give_back(
+        self: &Arc<Self>,
+        mut live: Live<C::Connection>,
+        key: usize,
+        since: Option<Instant>,
+        discard: Option<CloseReason>,
+    ) {
+        // One clock read serves the observer's use time and the next checkout's start.
+        let next_since = self.checkout_clock();
+        if let (Some(obs), Some(since), Some(now)) = (self.observer(), since, next_since) {
+            obs.on_release(now.saturating_duration_since(since));
+        }
+        let now = self.clock.now();
+        let reason = discard.or_else(|| self.retire_reason(&live, now));
+        let dirty = reason.is_none()
+            && (self.options.reset_on_release || self.connector.needs_cleanup(&mut live.conn));
+        let mut st = self.lock();
+        st.end_checkout(key);
+        match reason {
+            Some(reason) => st.retire(live, reason),
+            None if dirty => {
+                drop(st);
+                self.clean_in_background(live);
+            }
+            None => {
+                live.last_used = now;
+                st.give_back(live, next_since);
+            }
+        }
+    }
+
+    /// Why a connection that came back must not be reused, if it must not.
+    fn retire_reason(&self, live: &Live<C::Connection>, now_ms: u64) -> Option<CloseReason> {
+        if !self.connector.is_reusable(&live.conn) {
+            Some(CloseReason::Broken)
+        } else if self
+            .options
+            .max_uses
+            .is_some_and(|max| live.use_count >= max)
+        {
+            Some(CloseReason::MaxUses)
+        } else if live.expires_at.is_some_and(|at| now_ms >= at) {
+            Some(CloseReason::Lifetime)
+        } else {
+            None
+        }
+    }
+
+    /// Gives back a clean connection the pool held as in use, as if its caller released it
+    /// now.
+    pub(crate) fn release(self: &Arc<Self>, mut live: Live<C::Connection>) {
+        live.last_used = self.clock.now();
+        self.put_back(live);
+    }
+
+    /// Like `release`, but the connection keeps its idle age (after a keepalive ping).
+    pub(crate) fn put_back(self: &Arc<Self>, live: Live<C::Connection>) {
+        let since = self.checkout_clock();
+        self.lock().give_back(live, since);
+    }
+
+    /// Completes a hand-off (after the unlock); a connection for a waiter that gave up
+    /// meanwhile is taken back.
+    pub(crate) fn complete(self: &Arc<Self>, handoff: Handoff<C::Connection>) {
+        if let Some(checkout) = handoff.complete() {
+            self.take_back(checkout);
+        }
+    }
+
+    /// Takes back a connection delivered to a waiter that gave up: its checkout is undone and
+    /// it goes to the next waiter or the idle queue.
+    pub(crate) fn take_back(self: &Arc<Self>, checkout: Checkout<C::Connection>) {
+        let since = self.checkout_clock();
+        let mut st = self.lock();
+        let live = st.undo_checkout(checkout);
+        st.give_back(live, since);
+    }
+
+    /// Closes a connection already uncounted (the lock guard calls it after the unlock),
+    /// bounded by `close_timeout`.
+    pub(crate) fn close_in_background(
+        self: &Arc<Self>,
+        live: Live<C::Connection>,
+        reason: CloseReason,
+    ) {
+        tracing::debug!(pool = %self.name(), %reason, backend_pid = live.backend_pid, uses = live.use_count, "connection removed");
+        if let Some(obs) = self.observer() {
+            obs.on_remove(reason);
+        }
+        if matches!(reason, CloseReason::Broken | CloseReason::Discarded) {
+            // A broken or abandoned connection gets no goodbye: dropping it closes the socket.
+            drop(live);
+            return;
+        }
+        let inner = Arc::clone(self);
+        // Without a runtime the connection is dropped here, which closes its socket.
+        let _ = self.spawn(async move { inner.close_bounded(live.conn).await });
+    }
+
+    pub(crate) async fn close_bounded(&self, conn: C::Connection) {
+        let limit = self.options.close_timeout;
+        if tokio::time::timeout(limit, self.connector.close(conn))
+            .await
+            .is_err()
+        {
+            tracing::debug!(pool = %self.name(), ?limit, "graceful close timed out; connection dropped");
+            self.timed_out(TimeoutPhase::Closing);
+        }
+    }
+
+    /// A connection came back needing cleanup (open transaction, reset on release): clean it
+    /// in the background, bounded, then give it back or retire it.
+    fn clean_in_background(self: &Arc<Self>, mut live: Live<C::Connection>) {
+        let inner = Arc::clone(self);
+        let task = async move {
+            let limit = inner.options.cleanup_timeout_or_default();
+            let reset = inner.options.reset_on_release;
+            match tokio::time::timeout(limit, inner.connector.cleanup(&mut live.conn, reset)).await
+            {
+                Ok(Ok(())) => inner.release(live),
+                Ok(Err(error)) => {
+                    tracing::warn!(pool = %inner.name(), %error, "cleaning a returned connection failed; discarded");
+                    let reason = inner.reason_for(&error, CloseReason::Discarded);
+                    inner.lock().retire(live, reason);
+                }
+                Err(_) => {
+                    tracing::warn!(pool = %inner.name(), ?limit, "cleaning a returned connection timed out; discarded");
+                    inner.timed_out(TimeoutPhase::Resetting);
+                    inner.lock().retire(live, CloseReason::Discarded);
+                }
+            }
+        };
+        if !self.spawn(task) {
+            // No runtime to clean it in: the connection cannot be trusted, so it goes. (The
+            // task, never run, dropped it already.)
+            self.lock().leave(CloseReason::Discarded);
+        }
+    }
+
+    /// The close reason for an error seen on a connection.
+    pub(crate) fn reason_for(&self, error: &C::Error, otherwise: CloseReason) -> CloseReason {
+        match self.connector.classify(error) {
+            ErrorClass::ReadOnly if self.options.check_writable => CloseReason::ReadOnly,
+            ErrorClass::Broken => CloseReason::Broken,
+            _ => otherwise,
+        }
+    }
+}

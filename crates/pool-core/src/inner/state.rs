@@ -1,0 +1,507 @@
+//! # Implementation details
+//!
+//! The pool's state, always behind the one lock in `Inner`: idle connections, counts, the
+//! queue of waiters, the checkouts and the cumulative counters. Its fields are private: every
+//! change is one of the named transitions below, so `idle + in_use == total` and
+//! `total + connecting <= max` are kept here and nowhere else. Nothing here awaits, does I/O
+//! or calls user code; the work that must follow a transition (completing hand-offs, closing
+//! connections, waking `close()`) is returned to the lock guard, which runs it after the
+//! unlock.
+
+use std::collections::VecDeque;
+use std::panic::Location;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::live::{Checkout, Live, LiveState};
+use super::slab::Slab;
+use super::waiters::{Delivery, Handoff, Slot, WaitQueue};
+use crate::close_report::CheckedOut;
+use crate::error::{PoolError, SharedError};
+use crate::stats::{CloseReason, ClosedCounts, PoolStats};
+
+/// Where a connection that came back clean went.
+#[derive(Debug)]
+pub(crate) enum Released<T> {
+    /// Checked out to the oldest waiter: complete the hand-off once the lock is released.
+    Handoff(Handoff<T>),
+    /// Put back into the idle queue.
+    Idle,
+    /// The pool is closing: close it (already uncounted).
+    Close(Live<T>),
+}
+
+/// What maintenance does with one idle connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IdleAction {
+    Keep,
+    /// Take it out (counted as in use) to check that it still works.
+    Ping,
+    /// Take it out of the pool and close it.
+    Retire(CloseReason),
+}
+
+/// What maintenance took out of the idle queue: connections to close (already uncounted)
+/// and connections to ping (counted as in use).
+pub(crate) type Swept<T> = (Vec<(Live<T>, CloseReason)>, Vec<Live<T>>);
+
+/// Where a connection in a caller's hands was acquired, and since when.
+#[derive(Debug)]
+struct Holder {
+    location: &'static Location<'static>,
+    since: Option<Instant>,
+    /// Whether leak detection already reported it.
+    reported: bool,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    acquired: u64,
+    waited: u64,
+    created: u64,
+    connect_failures: u64,
+    acquire_timeouts: u64,
+    closed: ClosedCounts,
+}
+
+#[derive(Debug)]
+pub(crate) struct State<T> {
+    /// Idle connections; the back is the most recently released (handed out first, so the
+    /// front ages and is reaped).
+    idle: VecDeque<Live<T>>,
+    /// Open connections: idle + in use.
+    total: u32,
+    /// Open connections not in `idle`: held by callers, being validated, cleaned or pinged.
+    in_use: u32,
+    /// Connect tasks in flight (each reserves a slot below `max`).
+    connecting: u32,
+    waiters: WaitQueue<T>,
+    checkouts: Slab<Holder>,
+    closing: bool,
+    last_connect_error: Option<SharedError>,
+    consecutive_failures: u32,
+    counters: Counters,
+    max: u32,
+    min: u32,
+}
+
+impl<T> State<T> {
+    pub(crate) fn new(max: u32, min: u32) -> Self {
+        State {
+            idle: VecDeque::with_capacity(max as usize),
+            total: 0,
+            in_use: 0,
+            connecting: 0,
+            waiters: WaitQueue::new(),
+            checkouts: Slab::default(),
+            closing: false,
+            last_connect_error: None,
+            consecutive_failures: 0,
+            counters: Counters::default(),
+            max,
+            min,
+        }
+    }
+
+    /// `idle + in_use == total`, `total + connecting <= max`, and never an idle connection
+    /// while someone waits. Checked by the lock guard before every unlock.
+    #[inline]
+    pub(crate) fn check_invariants(&self) {
+        debug_assert_eq!(
+            self.idle.len() as u32 + self.in_use,
+            self.total,
+            "idle + in_use == total"
+        );
+        debug_assert!(
+            self.total + self.connecting <= self.max,
+            "total + connecting <= max"
+        );
+        debug_assert!(
+            self.idle.is_empty() || self.waiters.is_empty(),
+            "idle while waiting"
+        );
+    }
+
+    // ---- Reads ----
+
+    pub(crate) fn is_closing(&self) -> bool {
+        self.closing
+    }
+
+    pub(crate) fn waiting(&self) -> u32 {
+        self.waiters.len()
+    }
+
+    /// Whether this caller would really queue: no idle connection and no room to open one.
+    pub(crate) fn is_full(&self) -> bool {
+        self.total + self.connecting >= self.max
+    }
+
+    /// Connections out of the idle queue (in callers' hands, being cleaned or checked).
+    pub(crate) fn in_use(&self) -> u32 {
+        self.in_use
+    }
+
+    /// What `close()` waits for: connections in use and connects in flight.
+    #[inline]
+    pub(crate) fn outstanding(&self) -> u32 {
+        self.in_use + self.connecting
+    }
+
+    /// What a waiting timeout reports: whether connects were under way, and the last connect
+    /// error while connects fail.
+    pub(crate) fn timeout_phase_inputs(&self) -> (bool, Option<SharedError>) {
+        let last_error = (self.consecutive_failures > 0)
+            .then(|| self.last_connect_error.clone())
+            .flatten();
+        (self.connecting > 0, last_error)
+    }
+
+    /// How many connections the waiters and `min_connections` need.
+    fn wanted(&self) -> u32 {
+        self.waiting().max(self.min.saturating_sub(self.total))
+    }
+
+    /// Whether a connect task that just failed should try again (someone still needs it).
+    pub(crate) fn still_needed(&self) -> bool {
+        !self.closing && self.connecting <= self.wanted()
+    }
+
+    pub(crate) fn stats(&self) -> PoolStats {
+        PoolStats {
+            total: self.total,
+            idle: self.idle.len() as u32,
+            in_use: self.in_use,
+            waiting: self.waiting(),
+            max: self.max,
+            min: self.min,
+            closing: self.closing,
+            acquired: self.counters.acquired,
+            waited: self.counters.waited,
+            created: self.counters.created,
+            connect_failures: self.counters.connect_failures,
+            acquire_timeouts: self.counters.acquire_timeouts,
+            closed: self.counters.closed,
+        }
+    }
+
+    /// The checkouts still held.
+    pub(crate) fn checked_out(&self, now: Instant) -> Vec<CheckedOut> {
+        self.checkouts
+            .iter()
+            .map(|(_, holder)| CheckedOut {
+                location: holder.location,
+                held: holder.since.map(|s| now.saturating_duration_since(s)),
+            })
+            .collect()
+    }
+
+    // ---- Acquire ----
+
+    /// Takes the most recently used idle connection into use, unless callers are already
+    /// waiting (they come first).
+    #[inline]
+    pub(crate) fn take_idle(&mut self) -> Option<Live<T>> {
+        if !self.waiters.is_empty() {
+            return None;
+        }
+        let live = self.idle.pop_back()?;
+        self.in_use += 1;
+        Some(live)
+    }
+
+    /// Registers a connection in use as a caller's checkout.
+    #[inline]
+    pub(crate) fn check_out(
+        &mut self,
+        live: Live<T>,
+        location: &'static Location<'static>,
+        since: Option<Instant>,
+    ) -> Checkout<T> {
+        self.counters.acquired += 1;
+        let key = self.checkouts.insert(Holder {
+            location,
+            since,
+            reported: false,
+        });
+        Checkout { live, key, since }
+    }
+
+    /// Queues a caller. Returns the slot its delivery lands in, and whether it is the only
+    /// waiter (the deadline timer may be parked).
+    pub(crate) fn queue_waiter(
+        &mut self,
+        location: &'static Location<'static>,
+    ) -> (Arc<Slot<T>>, bool) {
+        self.counters.waited += 1;
+        self.waiters.push(location)
+    }
+
+    /// Takes out a waiter that gave up; false when it was already picked.
+    pub(crate) fn leave_queue(&mut self, slot: &Arc<Slot<T>>) -> bool {
+        self.waiters.remove(slot)
+    }
+
+    /// Undoes the checkout of a connection delivered to a waiter that gave up; the
+    /// connection is still counted as in use.
+    pub(crate) fn undo_checkout(&mut self, checkout: Checkout<T>) -> Live<T> {
+        self.checkouts.remove(checkout.key);
+        self.counters.acquired -= 1;
+        checkout.live
+    }
+
+    /// An acquire ran out of time outside the queue (while validating).
+    pub(crate) fn count_acquire_timeout(&mut self) {
+        self.counters.acquire_timeouts += 1;
+    }
+
+    // ---- Release ----
+
+    /// A caller's checkout ends; its connection is still counted as in use until it is given
+    /// back or retired.
+    pub(crate) fn end_checkout(&mut self, key: usize) {
+        self.checkouts.remove(key);
+    }
+
+    /// A connection counted as in use comes back clean: to the oldest waiter (checked out
+    /// to it at `since`), else to the idle queue; closed if the pool is closing.
+    pub(crate) fn give_back(&mut self, live: Live<T>, since: Option<Instant>) -> Released<T> {
+        if self.closing {
+            self.leave(CloseReason::PoolClosed);
+            return Released::Close(live);
+        }
+        // Nobody waits (the common case): straight back, without a hand-off attempt.
+        match self.waiters.pick_oldest() {
+            None => {
+                self.in_use -= 1;
+                self.idle.push_back(live);
+                Released::Idle
+            }
+            Some(picked) => {
+                let checkout = self.check_out(live, picked.location, since);
+                Released::Handoff(picked.deliver(Delivery::Connection(checkout)))
+            }
+        }
+    }
+
+    /// A connection counted as in use leaves the pool.
+    pub(crate) fn leave(&mut self, reason: CloseReason) {
+        self.in_use -= 1;
+        self.total -= 1;
+        self.counters.closed.add(reason);
+    }
+
+    /// A caller takes its checked-out connection out of the pool for good.
+    pub(crate) fn detach(&mut self, key: usize) {
+        self.checkouts.remove(key);
+        self.in_use -= 1;
+        self.total -= 1;
+    }
+
+    // ---- Connect ----
+
+    /// Reserves the connects to start now: enough for every waiter and for
+    /// `min_connections`, within `max_connections`.
+    pub(crate) fn reserve_connects(&mut self) -> u32 {
+        if self.closing {
+            return 0;
+        }
+        let room = self.max - self.total - self.connecting;
+        let n = self.wanted().saturating_sub(self.connecting).min(room);
+        self.connecting += n;
+        n
+    }
+
+    /// Gives back `n` connect reservations (the task could not start, ended early, or is no
+    /// longer needed).
+    pub(crate) fn unreserve_connects(&mut self, n: u32) {
+        self.connecting -= n;
+    }
+
+    /// A reserved connect opened a connection: it goes to the oldest waiter or the idle
+    /// queue.
+    pub(crate) fn connect_succeeded(
+        &mut self,
+        live: Live<T>,
+        since: Option<Instant>,
+    ) -> Released<T> {
+        self.connecting -= 1;
+        self.counters.created += 1;
+        self.consecutive_failures = 0;
+        self.total += 1;
+        self.in_use += 1;
+        self.give_back(live, since)
+    }
+
+    /// A reserved connect failed (its reservation is kept until the task decides). Returns
+    /// how many connects in a row have failed.
+    pub(crate) fn connect_failed(&mut self, error: SharedError) -> u32 {
+        self.counters.connect_failures += 1;
+        self.consecutive_failures = self.consecutive_failures.saturating_add(1);
+        self.last_connect_error = Some(error);
+        self.consecutive_failures
+    }
+
+    /// Fails the oldest waiter with `error`, if anyone waits.
+    pub(crate) fn fail_oldest(&mut self, error: PoolError) -> Option<Handoff<T>> {
+        let picked = self.waiters.pick_oldest()?;
+        Some(picked.deliver(Delivery::Error(error)))
+    }
+
+    // ---- Deadline timer ----
+
+    /// One round of the deadline timer (see `WaitQueue::expire`): fails with `error` every
+    /// waiter whose `timeout` ran out. Returns their hand-offs and when the next round is due.
+    pub(crate) fn expire(
+        &mut self,
+        now: Instant,
+        timeout: Duration,
+        tick: Duration,
+        error: &PoolError,
+    ) -> (Vec<Handoff<T>>, Option<Instant>) {
+        let (due, next) = self.waiters.expire(now, timeout, tick);
+        self.counters.acquire_timeouts += due.len() as u64;
+        let failed = due
+            .into_iter()
+            .map(|picked| picked.deliver(Delivery::Error(error.clone())))
+            .collect();
+        (failed, next)
+    }
+
+    // ---- Maintenance ----
+
+    /// Walks the idle queue, oldest first, and takes out the connections `decide` wants to
+    /// retire or ping. `decide` also learns whether the pool holds more than
+    /// `min_connections` at that point (retiring one lowers the count for the next).
+    pub(crate) fn sweep_idle(
+        &mut self,
+        mut decide: impl FnMut(&LiveState<T>, bool) -> IdleAction,
+    ) -> Swept<T> {
+        let mut retired = Vec::new();
+        let mut pings = Vec::new();
+        let mut i = 0;
+        while i < self.idle.len() {
+            let action = decide(&self.idle[i], self.total > self.min);
+            if action == IdleAction::Keep {
+                i += 1;
+                continue;
+            }
+            let Some(live) = self.idle.remove(i) else {
+                break;
+            };
+            self.in_use += 1;
+            match action {
+                IdleAction::Retire(reason) => {
+                    self.leave(reason);
+                    retired.push((live, reason));
+                }
+                IdleAction::Ping | IdleAction::Keep => pings.push(live),
+            }
+        }
+        (retired, pings)
+    }
+
+    /// The checkouts held at least `threshold`, each reported once: where each was acquired
+    /// and for how long it has been held.
+    pub(crate) fn overdue_checkouts(
+        &mut self,
+        now: Instant,
+        threshold: Duration,
+    ) -> Vec<(&'static Location<'static>, Duration)> {
+        let mut overdue = Vec::new();
+        for (_, holder) in self.checkouts.iter_mut() {
+            let held = holder.since.map(|s| now.saturating_duration_since(s));
+            if !holder.reported
+                && let Some(held) = held.filter(|h| *h >= threshold)
+            {
+                holder.reported = true;
+                overdue.push((holder.location, held));
+            }
+        }
+        overdue
+    }
+
+    // ---- Close ----
+
+    /// Marks the pool closing: fails every waiter with `error` and takes out the idle
+    /// connections (uncounted) to close.
+    pub(crate) fn begin_close(&mut self, error: &PoolError) -> (Vec<Handoff<T>>, Vec<Live<T>>) {
+        self.closing = true;
+        let mut failed = Vec::new();
+        while let Some(handoff) = self.fail_oldest(error.clone()) {
+            failed.push(handoff);
+        }
+        let idle: Vec<_> = self.idle.drain(..).collect();
+        self.total -= idle.len() as u32;
+        for _ in &idle {
+            self.counters.closed.add(CloseReason::PoolClosed);
+        }
+        (failed, idle)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn live() -> Live<()> {
+        LiveState::new_for_test(())
+    }
+
+    /// A pool of one connection, in use.
+    fn busy() -> State<()> {
+        let mut st = State::new(1, 0);
+        assert_eq!(st.reserve_connects(), 0, "nobody needs a connection yet");
+        st.connecting = 1;
+        assert!(matches!(st.connect_succeeded(live(), None), Released::Idle));
+        st.take_idle().expect("the new connection is idle");
+        st.check_invariants();
+        st
+    }
+
+    #[test]
+    fn a_connection_given_back_while_someone_waits_goes_to_the_oldest_waiter() {
+        let mut st = busy();
+        let (first, is_first) = st.queue_waiter(Location::caller());
+        let (_second, _) = st.queue_waiter(Location::caller());
+        assert!(is_first);
+        let Released::Handoff(handoff) = st.give_back(live(), None) else {
+            panic!("a waiting caller must get the connection");
+        };
+        st.check_invariants();
+        assert_eq!(st.waiting(), 1, "only the oldest waiter was served");
+        assert_eq!(st.stats().acquired, 1);
+        assert_eq!(st.stats().in_use, 1, "still in use: now the waiter's");
+
+        // The oldest waiter gives up before the hand-off completes: the connection comes
+        // back, its checkout is undone, and it goes to the next waiter.
+        assert!(!st.leave_queue(&first), "it was picked already");
+        assert!(first.abandon().is_none());
+        let checkout = handoff
+            .complete()
+            .expect("an abandoned slot refuses the delivery");
+        let live = st.undo_checkout(checkout);
+        assert_eq!(st.stats().acquired, 0, "the undone checkout is not counted");
+        assert!(matches!(st.give_back(live, None), Released::Handoff(_)));
+        assert_eq!(st.waiting(), 0);
+        st.check_invariants();
+    }
+
+    #[test]
+    fn closing_fails_waiters_and_closes_what_comes_back() {
+        let mut st = busy();
+        let (_slot, _) = st.queue_waiter(Location::caller());
+        let error = PoolError::Closed { pool: "p".into() };
+        let (failed, idle) = st.begin_close(&error);
+        assert_eq!((failed.len(), idle.len()), (1, 0));
+        assert!(st.is_closing());
+        assert_eq!(st.reserve_connects(), 0, "no connect while closing");
+        assert!(matches!(st.give_back(live(), None), Released::Close(_)));
+        assert_eq!(st.stats().total, 0);
+        assert_eq!(st.stats().closed.get(CloseReason::PoolClosed), 1);
+        assert_eq!(st.outstanding(), 0);
+        st.check_invariants();
+    }
+}
