@@ -1,4 +1,5 @@
-//! `&Pool<PgConnector>` as an sqlx `Executor` for one-shot queries.
+//! sqlx `Executor`s under `query_timeout`: `&Pool<PgConnector>` for one-shot queries, and
+//! `&mut PooledConnection<PgConnector>` for queries on a checkout.
 
 use futures_core::future::BoxFuture;
 use futures_core::stream::BoxStream;
@@ -8,6 +9,8 @@ use sqlx::{Either, Execute, Executor, Postgres, SqlStr};
 
 use crate::pg::PgConnector;
 use crate::pool::Pool;
+use crate::pooled::PooledConnection;
+use crate::transaction::Transaction;
 
 /// Each call acquires a connection, runs the query under `query_timeout`, and releases it, so
 /// `sqlx::query("..").fetch_one(&pool)` works as with `PgPool`. A stream (`fetch`,
@@ -26,9 +29,7 @@ impl<'p> Executor<'p> for &'_ Pool<PgConnector> {
         let acquiring = self.acquire();
         let all = async move {
             let mut conn = acquiring.await?;
-            let (c, work) = conn.timed_parts().await;
-            work.timed(c.fetch_many(query).try_collect::<Vec<_>>())
-                .await
+            (&mut conn).fetch_many(query).try_collect::<Vec<_>>().await
         };
         stream::once(all)
             .map_ok(|items| stream::iter(items.into_iter().map(Ok)))
@@ -44,11 +45,7 @@ impl<'p> Executor<'p> for &'_ Pool<PgConnector> {
         E: 'q + Execute<'q, Postgres>,
     {
         let acquiring = self.acquire();
-        Box::pin(async move {
-            let mut conn = acquiring.await?;
-            let (c, work) = conn.timed_parts().await;
-            work.timed(c.fetch_optional(query)).await
-        })
+        Box::pin(async move { (&mut acquiring.await?).fetch_optional(query).await })
     }
 
     fn prepare_with<'e>(
@@ -60,9 +57,88 @@ impl<'p> Executor<'p> for &'_ Pool<PgConnector> {
         'p: 'e,
     {
         let acquiring = self.acquire();
-        Box::pin(async move {
-            let mut conn = acquiring.await?;
-            conn.prepare_with(sql, parameters).await
-        })
+        Box::pin(async move { (&mut acquiring.await?).prepare_with(sql, parameters).await })
     }
 }
+
+/// Implements `Executor` under `query_timeout` for a receiver `$this` whose `$parts` (an
+/// expression that may await) yields its connection and the `Work` that times it.
+macro_rules! timed_executor {
+    ($(#[$doc:meta])* $receiver:ty, |$this:ident| $parts:expr) => {
+        $(#[$doc])*
+        impl<'c> Executor<'c> for $receiver {
+            type Database = Postgres;
+
+            fn fetch_many<'e, 'q: 'e, E>(
+                self,
+                query: E,
+            ) -> BoxStream<'e, Result<Either<PgQueryResult, PgRow>, sqlx::Error>>
+            where
+                'c: 'e,
+                E: 'q + Execute<'q, Postgres>,
+            {
+                let $this = self;
+                stream::once(async move {
+                    let (conn, work) = $parts;
+                    work.timed_stream(conn.fetch_many(query))
+                })
+                .flatten()
+                .boxed()
+            }
+
+            fn fetch_optional<'e, 'q: 'e, E>(
+                self,
+                query: E,
+            ) -> BoxFuture<'e, Result<Option<PgRow>, sqlx::Error>>
+            where
+                'c: 'e,
+                E: 'q + Execute<'q, Postgres>,
+            {
+                let $this = self;
+                Box::pin(async move {
+                    let (conn, mut work) = $parts;
+                    work.timed(conn.fetch_optional(query)).await
+                })
+            }
+
+            fn prepare_with<'e>(
+                self,
+                sql: SqlStr,
+                parameters: &'e [PgTypeInfo],
+            ) -> BoxFuture<'e, Result<PgStatement, sqlx::Error>>
+            where
+                'c: 'e,
+            {
+                let $this = self;
+                Box::pin(async move {
+                    let (conn, mut work) = $parts;
+                    work.timed(conn.prepare_with(sql, parameters)).await
+                })
+            }
+        }
+    };
+}
+
+timed_executor!(
+    /// Each call runs under the pool's `query_timeout`, like [`PooledConnection::run`]: when the
+    /// server goes silent mid-query (a network partition, a frozen host), the call ends with a
+    /// [`PoolError::Timeout`](crate::PoolError::Timeout) (phase `Query`, inside an
+    /// `sqlx::Error::Io`), the connection is discarded when the checkout is dropped, and the
+    /// server is asked to cancel the query. `&mut *conn` reaches the bare `PgConnection`, with no
+    /// deadline of the pool's.
+    ///
+    /// ```no_run
+    /// # async fn f(pool: pool_core::Pool<pool_core::PgConnector>) -> Result<(), sqlx::Error> {
+    /// let mut conn = pool.acquire().await?;
+    /// let n: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_class").fetch_one(&mut conn).await?;
+    /// # Ok(()) }
+    /// ```
+    &'c mut PooledConnection<PgConnector>,
+    |conn| conn.timed_parts().await
+);
+
+timed_executor!(
+    /// Each call runs under the pool's `query_timeout` (see [`Transaction`]).
+    &'c mut Transaction<'_>,
+    |tx| tx.parts()
+);

@@ -6,6 +6,7 @@ mod connector;
 mod error;
 mod executor;
 mod inner;
+mod log_limit;
 mod observer;
 mod options;
 mod pg;
@@ -15,6 +16,7 @@ mod registry;
 mod stats;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+mod transaction;
 
 pub use close_report::{CheckedOut, CloseReport};
 pub use connector::{Connected, Connector, ErrorClass};
@@ -26,6 +28,7 @@ pub use pool::Pool;
 pub use pooled::PooledConnection;
 pub use registry::PoolRegistry;
 pub use stats::{CloseReason, ClosedCounts, PoolStats};
+pub use transaction::Transaction;
 
 // The workspace README's quick start compiles as a doctest of this crate.
 #[cfg(doctest)]

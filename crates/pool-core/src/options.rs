@@ -44,6 +44,13 @@ impl Default for PoolOptions {
     }
 }
 
+/// The longest any duration setting may be: far past any sensible timeout or lifetime, and
+/// far enough below what the clock can hold that no deadline arithmetic overflows.
+const LONGEST: Duration = Duration::from_secs(365 * 86_400);
+
+/// PostgreSQL's own ceiling on `max_connections`.
+const MAX_CONNECTIONS: u32 = 262_143;
+
 fn nonzero(d: Option<Duration>) -> Option<Duration> {
     d.filter(|d| !d.is_zero())
 }
@@ -235,6 +242,26 @@ impl PoolOptions {
                 "must be at least 1 (0 would make every acquire wait forever)",
             ));
         }
+        if self.max_connections > MAX_CONNECTIONS {
+            return Err(PoolError::invalid(
+                "max_connections",
+                format!(
+                    "{} is more than any PostgreSQL server accepts ({MAX_CONNECTIONS})",
+                    self.max_connections
+                ),
+            ));
+        }
+        for (setting, value) in self.durations() {
+            if value.is_some_and(|d| d > LONGEST) {
+                return Err(PoolError::invalid(
+                    setting,
+                    format!(
+                        "{value:?} is longer than the {} days any pool duration may be",
+                        LONGEST.as_secs() / 86_400
+                    ),
+                ));
+            }
+        }
         if self.min_connections > self.max_connections {
             return Err(PoolError::invalid(
                 "min_connections",
@@ -282,6 +309,26 @@ impl PoolOptions {
             return Err(PoolError::invalid("name", "a pool needs a non-empty name"));
         }
         Ok(())
+    }
+
+    /// Every duration setting, by name.
+    fn durations(&self) -> [(&'static str, Option<Duration>); 14] {
+        [
+            ("idle_timeout", self.idle_timeout),
+            ("connect_timeout", Some(self.connect_timeout)),
+            ("acquire_timeout", Some(self.acquire_timeout)),
+            ("max_lifetime", self.max_lifetime),
+            ("lifetime_jitter", Some(self.lifetime_jitter)),
+            ("query_timeout", self.query_timeout),
+            ("validate_after_idle", self.validate_after_idle),
+            ("validation_timeout", self.validation_timeout),
+            ("cleanup_timeout", self.cleanup_timeout),
+            ("close_timeout", Some(self.close_timeout)),
+            ("keepalive_interval", self.keepalive_interval),
+            ("leak_detection_threshold", self.leak_detection_threshold),
+            ("connect_backoff", Some(self.connect_backoff_max)),
+            ("maintenance_interval", self.maintenance_interval),
+        ]
     }
 
     pub(crate) fn validation_timeout_or_default(&self) -> Duration {

@@ -267,7 +267,9 @@ pub(crate) fn classify(error: &sqlx::Error) -> ErrorClass {
             Some(code) if code.starts_with("28") => ErrorClass::Authentication,
             Some("3D000") => ErrorClass::Fatal,
             Some("25006") => ErrorClass::ReadOnly,
-            Some("57P01" | "57P02") => ErrorClass::Broken,
+            // The server ended the session: terminated, crashed, or past
+            // idle_in_transaction_session_timeout (25P03) or idle_session_timeout (57P05).
+            Some("57P01" | "57P02" | "57P05" | "25P03") => ErrorClass::Broken,
             _ => ErrorClass::Transient,
         },
         // sqlx reports a failed handshake as I/O: rustls's error rides inside the io::Error.

@@ -43,21 +43,23 @@ impl<C: Connector> PooledConnection<C> {
         } = acquired;
         let mut live = checkout.live;
         live.use_count += 1;
-        if let Some(obs) = inner.observer() {
-            let wait = match (wait_started, checkout.since) {
-                (Some(start), Some(now)) => now.saturating_duration_since(start),
-                _ => Duration::ZERO,
-            };
-            obs.on_acquire(wait);
-        }
         tracing::trace!(pool = %inner.name(), uses = live.use_count, "connection acquired");
-        PooledConnection {
+        let conn = PooledConnection {
             live: Some(live),
             inner,
             key: checkout.key,
             since: checkout.since,
             discard: None,
-        }
+        };
+        // Told once the checkout is in its handle: an observer that panics cannot lose it.
+        conn.inner.notify(|obs| {
+            let wait = match (wait_started, checkout.since) {
+                (Some(start), Some(now)) => now.saturating_duration_since(start),
+                _ => Duration::ZERO,
+            };
+            obs.on_acquire(wait);
+        });
+        conn
     }
 
     fn live(&self) -> &Live<C::Connection> {
@@ -169,8 +171,8 @@ impl<C: Connector> PooledConnection<C> {
         E: From<PoolError> + 'static,
         F: for<'c> FnOnce(&'c mut C::Connection) -> BoxFuture<'c, Result<T, E>>,
     {
-        let (conn, work_scope) = self.timed_parts().await;
-        work_scope.timed(work(conn)).await
+        let (conn, mut timed) = self.timed_parts().await;
+        timed.timed(work(conn)).await
     }
 
     /// The connection and the bookkeeping a timed unit of work needs, borrowed apart; with a

@@ -105,6 +105,8 @@ pub struct PoolStats {
     pub in_use: u32,
     /// Callers waiting in `acquire()` for a connection.
     pub waiting: u32,
+    /// Connections being opened (each holds a slot below `max`: `total + connecting <= max`).
+    pub connecting: u32,
     /// `max_connections`.
     pub max: u32,
     /// `min_connections`.

@@ -13,7 +13,8 @@ use tokio::time::Instant;
 use super::Inner;
 use super::guards::{LiveGuard, WaiterGuard};
 use super::live::{Checkout, Live};
-use super::waiters::{Delivery, Slot};
+use super::state::State;
+use super::waiters::{Delivery, Queued};
 use crate::clock::ms;
 use crate::connector::Connector;
 use crate::error::PoolError;
@@ -36,12 +37,10 @@ enum Step<T> {
     Validate(Live<T>),
     /// Queued for a delivery.
     Wait {
-        /// Where the delivery lands (the task registers its waker there).
-        slot: Arc<Slot<T>>,
+        /// The caller's place in the queue.
+        queued: Queued<T>,
         /// Connects reserved for the queue, to spawn after the unlock.
         connects: u32,
-        /// Whether this is the only waiter (the deadline timer may be parked).
-        first: bool,
     },
 }
 
@@ -52,7 +51,7 @@ impl<C: Connector> Inner<C> {
         location: &'static Location<'static>,
     ) -> Result<Acquired<C::Connection>, PoolError> {
         let inner = self;
-        let started = inner.observer().map(|_| Instant::now());
+        let started = inner.is_observed().then(Instant::now);
         // Computed only when validating: a waiting acquire is timed by the deadline timer.
         let mut deadline = None;
         loop {
@@ -102,13 +101,10 @@ impl<C: Connector> Inner<C> {
                         }
                     }
                 }
-                Step::Wait {
-                    slot,
-                    connects,
-                    first,
-                } => {
-                    // Cancel safety: the queue slot is in a guard from here on.
-                    let mut guard = WaiterGuard::new(inner, slot);
+                Step::Wait { queued, connects } => {
+                    let first = queued.first;
+                    // Cancel safety: the place in the queue is in a guard from here on.
+                    let mut guard = WaiterGuard::new(inner, queued);
                     // A busy pool's waiters (the common case here) need no connect and find
                     // the background tasks running: only the first waiter does this work.
                     if connects > 0 {
@@ -121,7 +117,21 @@ impl<C: Connector> Inner<C> {
                     // No timer per waiter: the pool's deadline timer fails waiters whose
                     // acquire_timeout ran out, with a timeout delivered like a connection.
                     inner.ensure_deadline_timer(first);
-                    let delivery = poll_fn(|cx| guard.poll_delivery(cx)).await;
+                    let delivery = match deadline {
+                        // The deadline timer times waiters from when they queued; one that
+                        // validated first has used part of its time: one deadline per acquire.
+                        Some(deadline) => {
+                            let waiting = poll_fn(|cx| guard.poll_delivery(cx));
+                            match Box::pin(tokio::time::timeout_at(deadline, waiting)).await {
+                                Ok(delivery) => delivery,
+                                Err(_) => {
+                                    drop(guard);
+                                    return Err(inner.requeued_timed_out());
+                                }
+                            }
+                        }
+                        None => poll_fn(|cx| guard.poll_delivery(cx)).await,
+                    };
                     drop(guard);
                     return match delivery {
                         Delivery::Connection(checkout) => Ok(Acquired {
@@ -156,6 +166,12 @@ impl<C: Connector> Inner<C> {
             let since = started.or_else(|| self.checkout_clock());
             return Ok(Step::Ready(st.check_out(live, location, since)));
         }
+        // While logins are refused, a caller who would need one learns why at once.
+        if st.login_refused(self.clock.now()).is_some()
+            && let Some(error) = st.login_refused(self.clock.ms_at(self.clock.refresh()))
+        {
+            return Err(error.clone());
+        }
         // Shed only when this caller would really queue: a pool with room opens a connection
         // for it instead.
         if let Some(max) = self.options.max_waiters
@@ -163,7 +179,9 @@ impl<C: Connector> Inner<C> {
             && st.is_full()
         {
             drop(st);
-            tracing::warn!(pool = %self.name(), max_waiters = max, "acquire refused: too many waiters");
+            if let Some(suppressed) = self.admit(&self.logs.refused) {
+                tracing::warn!(pool = %self.name(), max_waiters = max, suppressed_warnings = suppressed, "acquire refused: too many waiters");
+            }
             return Err(PoolError::TooManyWaiters {
                 pool: self.name().clone(),
                 max_waiters: max,
@@ -171,13 +189,9 @@ impl<C: Connector> Inner<C> {
         }
         // No clock is read: the deadline timer's rounds time the wait. The waker goes into
         // the waiter's slot after the lock is released.
-        let (slot, first) = st.queue_waiter(location);
-        let connects = st.reserve_connects();
-        Ok(Step::Wait {
-            slot,
-            connects,
-            first,
-        })
+        let queued = st.queue_waiter(location);
+        let connects = st.reserve_connects(self.clock.now());
+        Ok(Step::Wait { queued, connects })
     }
 
     /// Checks out an idle connection if one is free at once; see `Pool::try_acquire`.
@@ -216,13 +230,54 @@ impl<C: Connector> Inner<C> {
     fn validation_timed_out(self: &Arc<Self>) -> PoolError {
         self.lock().count_acquire_timeout();
         let phase = TimeoutPhase::Validating;
-        tracing::warn!(pool = %self.name(), phase = phase.as_str(), "acquire timed out");
-        self.timed_out(phase);
+        self.report_acquire_timeouts(phase, 1);
         PoolError::Timeout {
             pool: self.name().clone(),
             phase,
             elapsed: self.options.acquire_timeout,
             last_error: None,
+        }
+    }
+
+    /// The error of an acquire that validated, queued, and ran out of time waiting.
+    fn requeued_timed_out(self: &Arc<Self>) -> PoolError {
+        let mut st = self.lock();
+        st.count_acquire_timeout();
+        let error = self.waiting_timeout(&st);
+        drop(st);
+        if let Some(phase) = error.timeout_phase() {
+            self.report_acquire_timeouts(phase, 1);
+        }
+        error
+    }
+
+    /// The error of a waiter whose `acquire_timeout` ran out: phase `Connecting`, with the
+    /// last connect error, while connects are under way or failing, else `Waiting`.
+    pub(crate) fn waiting_timeout(&self, st: &State<C::Connection>) -> PoolError {
+        let (connecting, last_error) = st.timeout_phase_inputs();
+        let phase = if connecting || last_error.is_some() {
+            TimeoutPhase::Connecting
+        } else {
+            TimeoutPhase::Waiting
+        };
+        PoolError::Timeout {
+            pool: self.name().clone(),
+            phase,
+            elapsed: self.options.acquire_timeout,
+            last_error,
+        }
+    }
+
+    /// Logs (rate limited) and reports `callers` acquires that ran out of time in `phase`.
+    pub(crate) fn report_acquire_timeouts(&self, phase: TimeoutPhase, callers: usize) {
+        if callers == 0 {
+            return;
+        }
+        if let Some(suppressed) = self.admit(&self.logs.acquire_timeout) {
+            tracing::warn!(pool = %self.name(), phase = phase.as_str(), waiters = callers, suppressed_warnings = suppressed, "acquire timed out");
+        }
+        for _ in 0..callers {
+            self.timed_out(phase);
         }
     }
 }

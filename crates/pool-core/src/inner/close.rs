@@ -24,9 +24,8 @@ impl<C: Connector> Inner<C> {
         let (idle, out_at_start, waiters_failed) = self.begin_close();
         tracing::info!(pool = %self.name(), idle = idle.len(), in_use = out_at_start, "closing pool");
         let closed_idle = idle.len() as u32;
-        if let Some(obs) = self.observer() {
-            idle.iter()
-                .for_each(|_| obs.on_remove(CloseReason::PoolClosed));
+        for _ in &idle {
+            self.notify(|obs| obs.on_remove(CloseReason::PoolClosed));
         }
         if self.require_runtime().is_ok() {
             self.drain(idle, until).await;

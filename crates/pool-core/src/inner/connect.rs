@@ -5,7 +5,7 @@
 //! still needs the connection, and a refused login or a missing database reported to the
 //! oldest waiter at once.
 
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::Inner;
@@ -38,8 +38,10 @@ impl<C: Connector> Inner<C> {
     /// back).
     pub(crate) fn spawn_connects(self: &Arc<Self>, n: u32) -> Result<(), PoolError> {
         for i in 0..n {
-            if !self.spawn(connect_task(Arc::downgrade(self))) {
-                self.lock().unreserve_connects(n - i);
+            // Cancel safety: each task owns its reservation from the start, so one dropped
+            // before it ran (no runtime here, or its runtime shut down) gives it back.
+            if !self.spawn(connect_task(Reservation::new(self))) {
+                self.lock().unreserve_connects(n - i - 1);
                 return Err(PoolError::NoRuntime {
                     pool: self.name().clone(),
                 });
@@ -63,9 +65,7 @@ impl<C: Connector> Inner<C> {
                 let elapsed = now - started;
                 let now_ms = self.clock.ms_at(now);
                 tracing::debug!(pool = %self.name(), ?elapsed, backend_pid, "connection opened");
-                if let Some(obs) = self.observer() {
-                    obs.on_connect(elapsed);
-                }
+                self.notify(|obs| obs.on_connect(elapsed));
                 Ok(Box::new(LiveState {
                     conn: connection,
                     backend_pid,
@@ -82,12 +82,16 @@ impl<C: Connector> Inner<C> {
             }
             Ok(Err(error)) => {
                 let class = self.connector.classify(&error);
-                tracing::warn!(pool = %self.name(), error = %error, ?class, "connect failed");
+                if let Some(suppressed) = self.admit(&self.logs.connect_failed) {
+                    tracing::warn!(pool = %self.name(), error = %error, ?class, suppressed_warnings = suppressed, "connect failed");
+                }
                 Err((class, Arc::new(error)))
             }
             Err(_) => {
                 let error = ConnectTimedOut(self.options.connect_timeout);
-                tracing::warn!(pool = %self.name(), error = %error, "connect failed");
+                if let Some(suppressed) = self.admit(&self.logs.connect_failed) {
+                    tracing::warn!(pool = %self.name(), error = %error, suppressed_warnings = suppressed, "connect failed");
+                }
                 self.timed_out(TimeoutPhase::Connecting);
                 Err((ErrorClass::Transient, Arc::new(error)))
             }
@@ -117,46 +121,47 @@ impl<C: Connector> Inner<C> {
 
     /// Books a connect attempt's outcome; returns the backoff delay if the task should retry
     /// (it keeps its reservation), else the reservation is settled.
+    ///
+    /// A refused login (wrong credentials, a missing database) fails every waiter at once
+    /// with the error, and until the backoff has passed acquires that find no idle
+    /// connection fail at once too: logins are tried at the backoff pace, never at the
+    /// rate requests arrive (server log floods, SCRAM work, account lockouts).
     fn connect_finished(self: &Arc<Self>, attempt: Attempt<C::Connection>) -> Option<Duration> {
         let since = self.checkout_clock();
-        let mut st = self.lock();
         let (class, error) = match attempt {
             Ok(live) => {
-                st.connect_succeeded(live, since);
+                self.lock().connect_succeeded(live, since);
                 return None;
             }
             Err(failure) => failure,
         };
-        let failures = st.connect_failed(Arc::clone(&error));
-        if let Some(obs) = self.observer() {
-            obs.on_connect_error();
-        }
-        let at_once = match class {
+        self.notify(|obs| obs.on_connect_error());
+        let refused = match class {
             ErrorClass::Authentication => Some(PoolError::Authentication {
                 pool: self.name().clone(),
-                source: error,
+                source: Arc::clone(&error),
             }),
             ErrorClass::Fatal => Some(PoolError::Connect {
                 pool: self.name().clone(),
-                source: error,
+                source: Arc::clone(&error),
             }),
             _ => None,
         };
-        if let Some(err) = at_once
-            && let Some(handoff) = st.fail_oldest(err)
-        {
-            // The oldest waiter learns at once; the slot is freed so the next waiter gets its
-            // own attempt rather than a timeout.
-            st.deliver(handoff);
-            st.unreserve_connects(1);
-            st.start_connects();
-            return None;
+        let now_ms = self.clock.ms_at(self.clock.refresh());
+        let mut st = self.lock();
+        let failures = st.connect_failed(error);
+        let delay = self.backoff(failures);
+        if let Some(refused) = refused {
+            let until = now_ms.saturating_add(ms(delay));
+            for handoff in st.refuse_logins(refused, until) {
+                st.deliver(handoff);
+            }
         }
         if !st.still_needed() {
             st.unreserve_connects(1);
             return None;
         }
-        Some(self.backoff(failures))
+        Some(delay)
     }
 
     /// After a backoff: keeps the connect reservation if someone still needs it, else gives
@@ -173,22 +178,25 @@ impl<C: Connector> Inner<C> {
 
 /// One reserved connect slot: connect, and on transient failure back off and retry while
 /// someone still needs it. Holds only a weak reference while sleeping, so a dropped pool is
-/// not kept alive by its refill.
-async fn connect_task<C: Connector>(weak: Weak<Inner<C>>) {
+/// not kept alive by its refill; the reservation is guarded throughout.
+async fn connect_task<C: Connector>(reservation: Reservation<C>) {
     loop {
-        let Some(inner) = weak.upgrade() else { return };
-        // Cancel safety: the reservation is in a guard before the first await.
-        let reservation = Reservation::new(&inner);
+        let Some(inner) = reservation.pool() else {
+            return;
+        };
         let attempt = inner.connect_once().await;
-        reservation.settled();
         let Some(delay) = inner.connect_finished(attempt) else {
+            reservation.settled();
             return;
         };
         drop(inner);
         tokio::time::sleep(delay).await;
         // The reservation is still held (counted in `connecting`): keep it only if needed.
-        let Some(inner) = weak.upgrade() else { return };
+        let Some(inner) = reservation.pool() else {
+            return;
+        };
         if !inner.keep_reservation() {
+            reservation.settled();
             return;
         }
     }

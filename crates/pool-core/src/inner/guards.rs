@@ -5,13 +5,13 @@
 //! does I/O on it, a connect reservation, and the maintenance task's running flag. The lock
 //! guard is the state's own (`lock.rs`).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 
 use super::Inner;
 use super::live::Live;
-use super::waiters::{Delivery, Slot};
+use super::waiters::{Delivery, Queued, Slot};
 use crate::connector::Connector;
 use crate::stats::CloseReason;
 
@@ -22,15 +22,17 @@ pub(crate) struct WaiterGuard<'a, C: Connector> {
     /// Whether its delivery has yet to be taken.
     queued: bool,
     slot: Arc<Slot<C::Connection>>,
+    ticket: u64,
 }
 
 impl<'a, C: Connector> WaiterGuard<'a, C> {
-    /// Guards the waiter queued with `slot`.
-    pub(crate) fn new(inner: &'a Arc<Inner<C>>, slot: Arc<Slot<C::Connection>>) -> Self {
+    /// Guards the waiter `queued`.
+    pub(crate) fn new(inner: &'a Arc<Inner<C>>, queued: Queued<C::Connection>) -> Self {
         WaiterGuard {
             inner,
             queued: true,
-            slot,
+            slot: queued.slot,
+            ticket: queued.ticket,
         }
     }
 
@@ -53,7 +55,7 @@ impl<C: Connector> Drop for WaiterGuard<'_, C> {
     /// back for the next waiter or the idle queue; an error is dropped), or whoever completes
     /// the hand-off takes it back.
     fn drop(&mut self) {
-        if !self.queued || self.inner.lock().leave_queue(&self.slot) {
+        if !self.queued || self.inner.lock().leave_queue(self.ticket) {
             return;
         }
         if let Some(Delivery::Connection(checkout)) = self.slot.abandon() {
@@ -62,17 +64,18 @@ impl<C: Connector> Drop for WaiterGuard<'_, C> {
     }
 }
 
-/// A connection the pool holds as in use while it does I/O on it. Dropped while holding it
-/// (the future was cancelled mid-round-trip), the connection cannot be trusted and goes.
-pub(crate) struct LiveGuard<'a, C: Connector> {
-    inner: &'a Arc<Inner<C>>,
+/// A connection the pool holds as in use while it does I/O on it (validation, a ping, the
+/// cleanup of a returned connection). Dropped while holding it (the future was cancelled
+/// mid-round-trip, or its runtime shut down), the connection cannot be trusted and goes.
+pub(crate) struct LiveGuard<C: Connector> {
+    inner: Arc<Inner<C>>,
     live: Option<Live<C::Connection>>,
 }
 
-impl<'a, C: Connector> LiveGuard<'a, C> {
-    pub(crate) fn new(inner: &'a Arc<Inner<C>>, live: Live<C::Connection>) -> Self {
+impl<C: Connector> LiveGuard<C> {
+    pub(crate) fn new(inner: &Arc<Inner<C>>, live: Live<C::Connection>) -> Self {
         LiveGuard {
-            inner,
+            inner: Arc::clone(inner),
             live: Some(live),
         }
     }
@@ -92,7 +95,7 @@ impl<'a, C: Connector> LiveGuard<'a, C> {
     }
 }
 
-impl<C: Connector> Drop for LiveGuard<'_, C> {
+impl<C: Connector> Drop for LiveGuard<C> {
     fn drop(&mut self) {
         if let Some(live) = self.live.take() {
             self.inner.lock().retire(live, CloseReason::Discarded);
@@ -100,42 +103,64 @@ impl<C: Connector> Drop for LiveGuard<'_, C> {
     }
 }
 
-/// A connect reservation held by a connect task; given back if the task ends without
-/// reaching its outcome (the runtime shut down mid-connect).
+/// A connect reservation (counted in `connecting`) held by a connect task from its spawn,
+/// through its attempts and backoffs, to its outcome; given back if the task ends otherwise
+/// (its runtime shut down, or it was never polled). Holds only a `Weak` reference, so a
+/// task backing off does not keep a dropped pool alive.
 pub(crate) struct Reservation<C: Connector> {
-    inner: Option<Arc<Inner<C>>>,
+    inner: Weak<Inner<C>>,
+    armed: bool,
 }
 
 impl<C: Connector> Reservation<C> {
+    /// Guards one reservation already counted.
     pub(crate) fn new(inner: &Arc<Inner<C>>) -> Self {
         Reservation {
-            inner: Some(Arc::clone(inner)),
+            inner: Arc::downgrade(inner),
+            armed: true,
         }
     }
 
-    /// The connect reached its outcome, which settles the reservation.
+    pub(crate) fn pool(&self) -> Option<Arc<Inner<C>>> {
+        self.inner.upgrade()
+    }
+
+    /// The state already settled the reservation (the connect's outcome was booked, or the
+    /// reservation given back).
     pub(crate) fn settled(mut self) {
-        self.inner = None;
+        self.armed = false;
     }
 }
 
 impl<C: Connector> Drop for Reservation<C> {
     fn drop(&mut self) {
-        if let Some(inner) = self.inner.take() {
+        if self.armed
+            && let Some(inner) = self.inner.upgrade()
+        {
             inner.lock().unreserve_connects(1);
         }
     }
 }
 
-/// Set while the maintenance task exists: cleared when the task returns, panics, or is dropped
-/// unpolled (its runtime shut down, or no runtime to spawn on).
+/// Set while a background task (maintenance, the deadline timer) exists: cleared when the
+/// task returns, panics, or is dropped unpolled (its runtime shut down, or no runtime to
+/// spawn on), so the pool starts it again when it next needs it.
 pub(crate) struct Running(Arc<AtomicBool>);
 
 impl Running {
-    pub(crate) fn start(flag: &Arc<AtomicBool>) -> Self {
-        // Ordering: a lone flag read by health checks; nothing else is published with it.
-        flag.store(true, Ordering::Relaxed);
-        Running(Arc::clone(flag))
+    /// Claims `flag` for a new task; `None` while one runs.
+    pub(crate) fn claim(flag: &Arc<AtomicBool>) -> Option<Self> {
+        // Ordering: the flag only keeps a second task from starting; nothing else is
+        // published with it. Read first: waiting acquires call this, and a failed
+        // compare-exchange would still write the shared line.
+        if flag.load(Ordering::Relaxed)
+            || flag
+                .compare_exchange(false, true, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return None;
+        }
+        Some(Running(Arc::clone(flag)))
     }
 }
 

@@ -83,7 +83,8 @@ impl<C: Connector> Locked<'_, C> {
     /// Reserves the connects the waiters and `min_connections` need; they start after the
     /// unlock (a failure to start one is logged and its reservation given back).
     pub(crate) fn start_connects(&mut self) {
-        self.after.connects += self.state.reserve_connects();
+        let now_ms = self.after.inner.clock.now();
+        self.after.connects += self.state.reserve_connects(now_ms);
     }
 
     /// Completes `handoff` after the unlock.

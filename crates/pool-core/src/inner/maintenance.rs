@@ -22,26 +22,17 @@ use crate::stats::CloseReason;
 type Leak = (&'static std::panic::Location<'static>, Duration);
 
 impl<C: Connector> Inner<C> {
-    /// Starts the maintenance task once, when a runtime is available.
+    /// Starts the maintenance task unless it runs (again, if its runtime went away).
     pub(crate) fn ensure_maintenance(self: &Arc<Self>) {
-        // Ordering: the flag only guards against a second task; nothing else is published.
-        // Read first: waiting acquires call this, and a swap would write a shared line.
-        if self.maintenance_started.load(Ordering::Relaxed)
-            || self.maintenance_started.swap(true, Ordering::Relaxed)
-        {
-            return;
-        }
-        let weak = Arc::downgrade(self);
-        let tick = self.options.tick();
-        let running = Running::start(&self.maintenance_running);
-        if !self.spawn(run(weak, tick, running)) {
-            self.maintenance_started.store(false, Ordering::Relaxed);
+        if let Some(running) = Running::claim(&self.maintenance_running) {
+            // Without a runtime the task is dropped at once, and so is its claim.
+            let _ = self.spawn(run(Arc::downgrade(self), self.options.tick(), running));
         }
     }
 
     /// Whether the maintenance task is running.
     pub(crate) fn is_maintenance_running(&self) -> bool {
-        // Ordering: see `Running::start`.
+        // Ordering: see `Running::claim`.
         self.maintenance_running.load(Ordering::Relaxed)
     }
 }
@@ -69,9 +60,7 @@ impl<C: Connector> Inner<C> {
         }
         for (location, held) in leaks {
             tracing::warn!(pool = %self.name(), %location, ?held, "connection checked out longer than leak_detection_threshold (possible leak)");
-            if let Some(obs) = self.observer() {
-                obs.on_leak(location, held);
-            }
+            self.notify(|obs| obs.on_leak(location, held));
         }
         for live in pings {
             // Cancel safety: the connection is guarded while pinged; the pool's drop at this

@@ -34,6 +34,7 @@ use self::state::State;
 use crate::clock::CoarseClock;
 use crate::connector::Connector;
 use crate::error::PoolError;
+use crate::log_limit::{LogLimit, LogLimits};
 use crate::observer::{PoolObserver, TimeoutPhase};
 use crate::options::PoolOptions;
 
@@ -50,13 +51,14 @@ pub(crate) struct Inner<C: Connector> {
     /// Signalled when a connection or a connect comes back while the pool is closing.
     close_notify: Notify,
     runtime: Option<Handle>,
-    maintenance_started: AtomicBool,
     /// True while the maintenance task exists (cleared when it exits, panics or is dropped).
     maintenance_running: Arc<AtomicBool>,
-    timer_started: AtomicBool,
+    /// True while the deadline timer exists, likewise.
+    timer_running: Arc<AtomicBool>,
     /// Wakes the deadline timer (shared with it, so it can wait without keeping the pool).
     timer_notify: Arc<Notify>,
     clock: CoarseClock,
+    logs: LogLimits,
 }
 
 /// Aligns its content to two cache lines (the unit adjacent-line prefetchers pull in), so
@@ -85,17 +87,39 @@ impl<C: Connector> Inner<C> {
             observer: OnceLock::new(),
             close_notify: Notify::new(),
             runtime: Handle::try_current().ok(),
-            maintenance_started: AtomicBool::new(false),
             maintenance_running: Arc::new(AtomicBool::new(false)),
-            timer_started: AtomicBool::new(false),
+            timer_running: Arc::new(AtomicBool::new(false)),
             timer_notify: Arc::new(Notify::new()),
             clock: CoarseClock::new(),
+            logs: LogLimits::default(),
         }
     }
 
+    /// Whether an observer is installed (it needs the times an acquire and a use took).
     #[inline]
-    pub(crate) fn observer(&self) -> Option<&Arc<dyn PoolObserver>> {
-        self.observer.get()
+    pub(crate) fn is_observed(&self) -> bool {
+        self.observer.get().is_some()
+    }
+
+    /// Tells the observer of an event, after the pool's bookkeeping is done and outside its
+    /// lock (the observer may call back into the pool). A panicking observer loses its event,
+    /// never the caller's connection: the panic stops here and is logged.
+    #[inline]
+    pub(crate) fn notify(&self, event: impl FnOnce(&dyn PoolObserver)) {
+        let Some(observer) = self.observer.get() else {
+            return;
+        };
+        let observer: &dyn PoolObserver = observer.as_ref();
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| event(observer))).is_err()
+            && let Some(suppressed) = self.admit(&self.logs.observer_panic)
+        {
+            tracing::error!(pool = %self.name(), suppressed_warnings = suppressed, "the pool's observer panicked; its event was dropped");
+        }
+    }
+
+    /// Whether to write a rate-limited line now (see `LogLimit::admit`).
+    pub(crate) fn admit(&self, limit: &LogLimit) -> Option<u64> {
+        limit.admit(self.clock.ms_at(self.clock.refresh()))
     }
 
     /// Installs the one observer; false if one was installed already.
@@ -116,8 +140,7 @@ impl<C: Connector> Inner<C> {
     /// The checkout start time, read only when leak detection or an observer needs it.
     #[inline]
     pub(crate) fn checkout_clock(&self) -> Option<Instant> {
-        (self.options.leak_detection_threshold.is_some() || self.observer().is_some())
-            .then(Instant::now)
+        (self.options.leak_detection_threshold.is_some() || self.is_observed()).then(Instant::now)
     }
 
     /// Spawns a background step on the pool's runtime (or the current one). Returns false
@@ -151,9 +174,7 @@ impl<C: Connector> Inner<C> {
     }
 
     pub(crate) fn timed_out(&self, phase: TimeoutPhase) {
-        if let Some(obs) = self.observer() {
-            obs.on_timeout(phase);
-        }
+        self.notify(|obs| obs.on_timeout(phase));
     }
 }
 

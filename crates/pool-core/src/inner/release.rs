@@ -9,6 +9,7 @@ use std::sync::Arc;
 use tokio::time::Instant;
 
 use super::Inner;
+use super::guards::LiveGuard;
 use super::live::{Checkout, Live};
 use super::waiters::Handoff;
 use crate::connector::{Connector, ErrorClass};
@@ -27,8 +28,8 @@ impl<C: Connector> Inner<C> {
     ) {
         // One clock read serves the observer's use time and the next checkout's start.
         let next_since = self.checkout_clock();
-        if let (Some(obs), Some(since), Some(now)) = (self.observer(), since, next_since) {
-            obs.on_release(now.saturating_duration_since(since));
+        if let (Some(since), Some(now)) = (since, next_since) {
+            self.notify(|obs| obs.on_release(now.saturating_duration_since(since)));
         }
         let now = self.clock.now();
         let reason = discard.or_else(|| self.retire_reason(&live, now));
@@ -104,9 +105,7 @@ impl<C: Connector> Inner<C> {
         reason: CloseReason,
     ) {
         tracing::debug!(pool = %self.name(), %reason, backend_pid = live.backend_pid, uses = live.use_count, "connection removed");
-        if let Some(obs) = self.observer() {
-            obs.on_remove(reason);
-        }
+        self.notify(|obs| obs.on_remove(reason));
         if matches!(reason, CloseReason::Broken | CloseReason::Discarded) {
             // A broken or abandoned connection gets no goodbye: dropping it closes the socket.
             drop(live);
@@ -130,31 +129,35 @@ impl<C: Connector> Inner<C> {
 
     /// A connection came back needing cleanup (open transaction, reset on release): clean it
     /// in the background, bounded, then give it back or retire it.
-    fn clean_in_background(self: &Arc<Self>, mut live: Live<C::Connection>) {
+    fn clean_in_background(self: &Arc<Self>, live: Live<C::Connection>) {
+        // Cancel safety: the connection is guarded from here on, so a task that never runs
+        // or is dropped midway (its runtime shut down) retires it instead of losing it.
+        let mut guard = LiveGuard::new(self, live);
         let inner = Arc::clone(self);
-        let task = async move {
+        let _ = self.spawn(async move {
+            let Some(live) = guard.live_mut() else {
+                return;
+            };
             let limit = inner.options.cleanup_timeout_or_default();
             let reset = inner.options.reset_on_release;
             match tokio::time::timeout(limit, inner.connector.cleanup(&mut live.conn, reset)).await
             {
-                Ok(Ok(())) => inner.release(live),
+                Ok(Ok(())) => {
+                    if let Some(live) = guard.take() {
+                        inner.release(live);
+                    }
+                }
                 Ok(Err(error)) => {
                     tracing::warn!(pool = %inner.name(), %error, "cleaning a returned connection failed; discarded");
-                    let reason = inner.reason_for(&error, CloseReason::Discarded);
-                    inner.lock().retire(live, reason);
+                    guard.retire(inner.reason_for(&error, CloseReason::Discarded));
                 }
                 Err(_) => {
                     tracing::warn!(pool = %inner.name(), ?limit, "cleaning a returned connection timed out; discarded");
                     inner.timed_out(TimeoutPhase::Resetting);
-                    inner.lock().retire(live, CloseReason::Discarded);
+                    guard.retire(CloseReason::Discarded);
                 }
             }
-        };
-        if !self.spawn(task) {
-            // No runtime to clean it in: the connection cannot be trusted, so it goes. (The
-            // task, never run, dropped it already.)
-            self.lock().leave(CloseReason::Discarded);
-        }
+        });
     }
 
     /// The close reason for an error seen on a connection.

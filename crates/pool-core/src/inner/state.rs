@@ -10,14 +10,13 @@
 
 use std::collections::VecDeque;
 use std::panic::Location;
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use super::live::{Checkout, Live, LiveState};
 use super::slab::Slab;
-use super::waiters::{Delivery, Handoff, Slot, WaitQueue};
+use super::waiters::{Delivery, Handoff, Queued, WaitQueue};
 use crate::close_report::CheckedOut;
 use crate::error::{PoolError, SharedError};
 use crate::stats::{CloseReason, ClosedCounts, PoolStats};
@@ -66,6 +65,14 @@ struct Counters {
     closed: ClosedCounts,
 }
 
+/// A refused login: until `until_ms` (on the pool's clock), no login is tried and callers
+/// who find no idle connection get `error` at once.
+#[derive(Debug)]
+struct Refused {
+    error: PoolError,
+    until_ms: u64,
+}
+
 #[derive(Debug)]
 pub(crate) struct State<T> {
     /// Idle connections; the back is the most recently released (handed out first, so the
@@ -82,6 +89,7 @@ pub(crate) struct State<T> {
     closing: bool,
     last_connect_error: Option<SharedError>,
     consecutive_failures: u32,
+    refused: Option<Refused>,
     counters: Counters,
     max: u32,
     min: u32,
@@ -90,7 +98,8 @@ pub(crate) struct State<T> {
 impl<T> State<T> {
     pub(crate) fn new(max: u32, min: u32) -> Self {
         State {
-            idle: VecDeque::with_capacity(max as usize),
+            // Grows on demand past this: a huge `max_connections` reserves nothing up front.
+            idle: VecDeque::with_capacity(max.min(64) as usize),
             total: 0,
             in_use: 0,
             connecting: 0,
@@ -99,6 +108,7 @@ impl<T> State<T> {
             closing: false,
             last_connect_error: None,
             consecutive_failures: 0,
+            refused: None,
             counters: Counters::default(),
             max,
             min,
@@ -175,6 +185,7 @@ impl<T> State<T> {
             idle: self.idle.len() as u32,
             in_use: self.in_use,
             waiting: self.waiting(),
+            connecting: self.connecting,
             max: self.max,
             min: self.min,
             closing: self.closing,
@@ -229,19 +240,15 @@ impl<T> State<T> {
         Checkout { live, key, since }
     }
 
-    /// Queues a caller. Returns the slot its delivery lands in, and whether it is the only
-    /// waiter (the deadline timer may be parked).
-    pub(crate) fn queue_waiter(
-        &mut self,
-        location: &'static Location<'static>,
-    ) -> (Arc<Slot<T>>, bool) {
+    /// Queues a caller.
+    pub(crate) fn queue_waiter(&mut self, location: &'static Location<'static>) -> Queued<T> {
         self.counters.waited += 1;
         self.waiters.push(location)
     }
 
     /// Takes out a waiter that gave up; false when it was already picked.
-    pub(crate) fn leave_queue(&mut self, slot: &Arc<Slot<T>>) -> bool {
-        self.waiters.remove(slot)
+    pub(crate) fn leave_queue(&mut self, ticket: u64) -> bool {
+        self.waiters.remove(ticket)
     }
 
     /// Undoes the checkout of a connection delivered to a waiter that gave up; the
@@ -303,9 +310,9 @@ impl<T> State<T> {
     // ---- Connect ----
 
     /// Reserves the connects to start now: enough for every waiter and for
-    /// `min_connections`, within `max_connections`.
-    pub(crate) fn reserve_connects(&mut self) -> u32 {
-        if self.closing {
+    /// `min_connections`, within `max_connections`; none while logins are refused.
+    pub(crate) fn reserve_connects(&mut self, now_ms: u64) -> u32 {
+        if self.closing || self.login_refused(now_ms).is_some() {
             return 0;
         }
         let room = self.max - self.total - self.connecting;
@@ -330,6 +337,7 @@ impl<T> State<T> {
         self.connecting -= 1;
         self.counters.created += 1;
         self.consecutive_failures = 0;
+        self.refused = None;
         self.total += 1;
         self.in_use += 1;
         self.give_back(live, since)
@@ -344,10 +352,29 @@ impl<T> State<T> {
         self.consecutive_failures
     }
 
-    /// Fails the oldest waiter with `error`, if anyone waits.
-    pub(crate) fn fail_oldest(&mut self, error: PoolError) -> Option<Handoff<T>> {
-        let picked = self.waiters.pick_oldest()?;
-        Some(picked.deliver(Delivery::Error(error)))
+    /// A login was refused: every waiter fails with `error`, and so does every caller who
+    /// finds no idle connection until `until_ms`; no login is tried until then.
+    pub(crate) fn refuse_logins(&mut self, error: PoolError, until_ms: u64) -> Vec<Handoff<T>> {
+        let failed = self.fail_all(&error);
+        self.refused = Some(Refused { error, until_ms });
+        failed
+    }
+
+    /// The refused login's error while logins wait out their backoff.
+    pub(crate) fn login_refused(&self, now_ms: u64) -> Option<&PoolError> {
+        self.refused
+            .as_ref()
+            .filter(|refused| now_ms < refused.until_ms)
+            .map(|refused| &refused.error)
+    }
+
+    /// Fails every waiter with `error`.
+    fn fail_all(&mut self, error: &PoolError) -> Vec<Handoff<T>> {
+        let mut failed = Vec::new();
+        while let Some(picked) = self.waiters.pick_oldest() {
+            failed.push(picked.deliver(Delivery::Error(error.clone())));
+        }
+        failed
     }
 
     // ---- Deadline timer ----
@@ -429,10 +456,7 @@ impl<T> State<T> {
     /// connections (uncounted) to close.
     pub(crate) fn begin_close(&mut self, error: &PoolError) -> (Vec<Handoff<T>>, Vec<Live<T>>) {
         self.closing = true;
-        let mut failed = Vec::new();
-        while let Some(handoff) = self.fail_oldest(error.clone()) {
-            failed.push(handoff);
-        }
+        let failed = self.fail_all(error);
         let idle: Vec<_> = self.idle.drain(..).collect();
         self.total -= idle.len() as u32;
         for _ in &idle {
@@ -453,7 +477,7 @@ mod tests {
     /// A pool of one connection, in use.
     fn busy() -> State<()> {
         let mut st = State::new(1, 0);
-        assert_eq!(st.reserve_connects(), 0, "nobody needs a connection yet");
+        assert_eq!(st.reserve_connects(0), 0, "nobody needs a connection yet");
         st.connecting = 1;
         assert!(matches!(st.connect_succeeded(live(), None), Released::Idle));
         st.take_idle().expect("the new connection is idle");
@@ -464,9 +488,9 @@ mod tests {
     #[test]
     fn a_connection_given_back_while_someone_waits_goes_to_the_oldest_waiter() {
         let mut st = busy();
-        let (first, is_first) = st.queue_waiter(Location::caller());
-        let (_second, _) = st.queue_waiter(Location::caller());
-        assert!(is_first);
+        let first = st.queue_waiter(Location::caller());
+        let _second = st.queue_waiter(Location::caller());
+        assert!(first.first);
         let Released::Handoff(handoff) = st.give_back(live(), None) else {
             panic!("a waiting caller must get the connection");
         };
@@ -477,8 +501,8 @@ mod tests {
 
         // The oldest waiter gives up before the hand-off completes: the connection comes
         // back, its checkout is undone, and it goes to the next waiter.
-        assert!(!st.leave_queue(&first), "it was picked already");
-        assert!(first.abandon().is_none());
+        assert!(!st.leave_queue(first.ticket), "it was picked already");
+        assert!(first.slot.abandon().is_none());
         let checkout = handoff
             .complete()
             .expect("an abandoned slot refuses the delivery");
@@ -492,12 +516,12 @@ mod tests {
     #[test]
     fn closing_fails_waiters_and_closes_what_comes_back() {
         let mut st = busy();
-        let (_slot, _) = st.queue_waiter(Location::caller());
+        let _waiter = st.queue_waiter(Location::caller());
         let error = PoolError::Closed { pool: "p".into() };
         let (failed, idle) = st.begin_close(&error);
         assert_eq!((failed.len(), idle.len()), (1, 0));
         assert!(st.is_closing());
-        assert_eq!(st.reserve_connects(), 0, "no connect while closing");
+        assert_eq!(st.reserve_connects(0), 0, "no connect while closing");
         assert!(matches!(st.give_back(live(), None), Released::Close(_)));
         assert_eq!(st.stats().total, 0);
         assert_eq!(st.stats().closed.get(CloseReason::PoolClosed), 1);

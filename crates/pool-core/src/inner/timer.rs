@@ -8,7 +8,6 @@
 //! wakes it), holds only a `Weak` reference while sleeping, and stops when the pool is
 //! dropped.
 
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -16,21 +15,17 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::Inner;
+use super::guards::Running;
 use crate::connector::Connector;
-use crate::error::PoolError;
-use crate::observer::TimeoutPhase;
 
 impl<C: Connector> Inner<C> {
-    /// Starts the timer task once; wakes it when the first waiter queued.
+    /// Starts the timer task unless it runs (again, if its runtime went away); wakes it
+    /// when the first waiter queued.
     pub(crate) fn ensure_deadline_timer(self: &Arc<Self>, first: bool) {
-        // Ordering: the flag only guards against a second task; see `ensure_maintenance`.
-        if !self.timer_started.load(Ordering::Relaxed)
-            && !self.timer_started.swap(true, Ordering::Relaxed)
-        {
+        if let Some(running) = Running::claim(&self.timer_running) {
             let notify = Arc::clone(&self.timer_notify);
-            if !self.spawn(run(Arc::downgrade(self), notify)) {
-                self.timer_started.store(false, Ordering::Relaxed);
-            }
+            // Without a runtime the task is dropped at once, and so is its claim.
+            let _ = self.spawn(run(Arc::downgrade(self), notify, running));
         }
         if first {
             // A stored permit if the task is not parked yet: no wakeup is lost.
@@ -42,18 +37,7 @@ impl<C: Connector> Inner<C> {
     /// is due.
     fn expire_waiters(self: &Arc<Self>, now: Instant) -> Option<Instant> {
         let mut st = self.lock();
-        let (connecting, last_error) = st.timeout_phase_inputs();
-        let phase = if connecting || last_error.is_some() {
-            TimeoutPhase::Connecting
-        } else {
-            TimeoutPhase::Waiting
-        };
-        let error = PoolError::Timeout {
-            pool: self.name().clone(),
-            phase,
-            elapsed: self.options.acquire_timeout,
-            last_error,
-        };
+        let error = self.waiting_timeout(&st);
         let (failed, next) = st.expire(
             now,
             self.options.acquire_timeout,
@@ -61,12 +45,11 @@ impl<C: Connector> Inner<C> {
             &error,
         );
         drop(st);
-        if !failed.is_empty() {
-            tracing::warn!(pool = %self.name(), phase = phase.as_str(), waiters = failed.len(), "acquire timed out");
+        if let Some(phase) = error.timeout_phase() {
+            // Each timeout is reported before its waiter can see it.
+            self.report_acquire_timeouts(phase, failed.len());
         }
-        // Each timeout is reported before its waiter can see it.
         for handoff in failed {
-            self.timed_out(phase);
             self.complete(handoff);
         }
         next
@@ -80,7 +63,8 @@ impl<C: Connector> Inner<C> {
     }
 }
 
-async fn run<C: Connector>(weak: Weak<Inner<C>>, notify: Arc<Notify>) {
+async fn run<C: Connector>(weak: Weak<Inner<C>>, notify: Arc<Notify>, running: Running) {
+    let _running = running;
     loop {
         let next = match weak.upgrade() {
             Some(inner) => inner.expire_waiters(Instant::now()),

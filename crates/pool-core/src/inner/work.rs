@@ -1,12 +1,16 @@
 //! # Implementation details
 //!
-//! A unit of work on a checked-out connection under `query_timeout`: when the deadline fires,
-//! the connection is marked for discarding and the server is asked (bounded) to cancel what
-//! the backend runs.
+//! Work on a checked-out connection under `query_timeout` (a future, or a stream of rows):
+//! when the deadline fires, the connection is marked for discarding and the server is asked
+//! (bounded) to cancel what the backend runs.
 
 use std::any::Any;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures_core::Stream;
 
 use super::Inner;
 use crate::connector::Connector;
@@ -14,12 +18,21 @@ use crate::error::PoolError;
 use crate::observer::TimeoutPhase;
 use crate::stats::CloseReason;
 
-/// A unit of work on a checked-out connection, run under `query_timeout`. Borrows the
-/// checkout's discard mark, so the work's outcome decides whether the connection is reused.
+/// Units of work on a checked-out connection, each run under `query_timeout`. Borrows the
+/// checkout's discard mark, so each work's outcome decides whether the connection is reused.
 pub(crate) struct Work<'a, C: Connector> {
     inner: &'a Arc<Inner<C>>,
     discard: &'a mut Option<CloseReason>,
     backend_pid: Option<i32>,
+}
+
+impl<C: Connector> std::fmt::Debug for Work<'_, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Work")
+            .field("pool", self.inner.name())
+            .field("backend_pid", &self.backend_pid)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<'a, C: Connector> Work<'a, C> {
@@ -35,7 +48,17 @@ impl<'a, C: Connector> Work<'a, C> {
         }
     }
 
-    pub(crate) async fn timed<T, E, Fut>(self, fut: Fut) -> Result<T, E>
+    /// The same connection's work, borrowed for a shorter while (a nested transaction).
+    pub(crate) fn reborrow(&mut self) -> Work<'_, C> {
+        Work {
+            inner: self.inner,
+            discard: &mut *self.discard,
+            backend_pid: self.backend_pid,
+        }
+    }
+
+    /// Runs `fut` under `query_timeout`.
+    pub(crate) async fn timed<T, E, Fut>(&mut self, fut: Fut) -> Result<T, E>
     where
         E: From<PoolError> + 'static,
         Fut: Future<Output = Result<T, E>>,
@@ -43,35 +66,122 @@ impl<'a, C: Connector> Work<'a, C> {
         // Cancel safety: until the work finishes the connection is marked for discarding, so
         // dropping this future midway never hands a half-used connection to someone else.
         let previous = self.discard.replace(CloseReason::Discarded);
-        let limit = self.inner.options.query_timeout;
-        let outcome = match limit {
+        let outcome = match self.inner.options.query_timeout {
             Some(limit) => tokio::time::timeout(limit, fut).await.ok(),
             None => Some(fut.await),
         };
         let Some(result) = outcome else {
-            let elapsed = limit.unwrap_or_default();
-            tracing::warn!(pool = %self.inner.name(), ?elapsed, backend_pid = self.backend_pid, "query timed out; connection discarded");
-            self.inner.timed_out(TimeoutPhase::Query);
-            if let Some(pid) = self.backend_pid {
-                self.inner.cancel_in_background(pid);
-            }
-            return Err(E::from(PoolError::Timeout {
-                pool: self.inner.name().clone(),
-                phase: TimeoutPhase::Query,
-                elapsed,
-                last_error: None,
-            }));
+            return Err(self.timed_out());
         };
+        self.finished(previous, result.as_ref().err());
+        result
+    }
+
+    /// Streams `stream` under `query_timeout`: once it runs out, the stream yields the
+    /// timeout error and ends.
+    pub(crate) fn timed_stream<S, T, E>(self, stream: S) -> TimedStream<'a, S, C>
+    where
+        S: Stream<Item = Result<T, E>> + Unpin,
+        E: From<PoolError> + 'static,
+    {
+        let previous = self.discard.replace(CloseReason::Discarded);
+        let deadline = self
+            .inner
+            .options
+            .query_timeout
+            .map(|limit| Box::pin(tokio::time::sleep(limit)));
+        TimedStream {
+            work: self,
+            stream,
+            previous,
+            deadline,
+            done: false,
+        }
+    }
+
+    /// The work ended in time: the connection is reusable again unless the work's error shows
+    /// it broken (or the server read-only, with `check_writable`).
+    fn finished<E: 'static>(&mut self, previous: Option<CloseReason>, error: Option<&E>) {
         *self.discard = previous;
-        if let Err(error) = &result
-            && let Some(error) = (error as &dyn Any).downcast_ref::<C::Error>()
-        {
+        if let Some(error) = error.and_then(|e| (e as &dyn Any).downcast_ref::<C::Error>()) {
             let reason = self.inner.reason_for(error, CloseReason::Discarded);
             if reason != CloseReason::Discarded {
                 *self.discard = Some(reason);
             }
         }
-        result
+    }
+
+    /// The work ran out of `query_timeout`: the connection stays marked for discarding and
+    /// the server is asked to cancel the backend's work.
+    fn timed_out<E: From<PoolError>>(&self) -> E {
+        let elapsed = self.inner.options.query_timeout.unwrap_or_default();
+        if let Some(suppressed) = self.inner.admit(&self.inner.logs.query_timeout) {
+            tracing::warn!(pool = %self.inner.name(), ?elapsed, backend_pid = self.backend_pid, suppressed_warnings = suppressed, "query timed out; connection discarded");
+        }
+        self.inner.timed_out(TimeoutPhase::Query);
+        if let Some(pid) = self.backend_pid {
+            self.inner.cancel_in_background(pid);
+        }
+        E::from(PoolError::Timeout {
+            pool: self.inner.name().clone(),
+            phase: TimeoutPhase::Query,
+            elapsed,
+            last_error: None,
+        })
+    }
+}
+
+/// A stream of results read under `query_timeout` (see `Work::timed_stream`).
+pub(crate) struct TimedStream<'a, S, C: Connector> {
+    work: Work<'a, C>,
+    stream: S,
+    previous: Option<CloseReason>,
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    done: bool,
+}
+
+impl<S, T, E, C> Stream for TimedStream<'_, S, C>
+where
+    S: Stream<Item = Result<T, E>> + Unpin,
+    E: From<PoolError> + 'static,
+    C: Connector,
+{
+    type Item = Result<T, E>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if this.done {
+            return Poll::Ready(None);
+        }
+        if let Some(deadline) = &mut this.deadline
+            && deadline.as_mut().poll(cx).is_ready()
+        {
+            this.done = true;
+            return Poll::Ready(Some(Err(this.work.timed_out())));
+        }
+        let item = std::task::ready!(Pin::new(&mut this.stream).poll_next(cx));
+        match &item {
+            None => {
+                this.done = true;
+                this.work.finished::<E>(this.previous, None);
+            }
+            Some(Err(error)) => {
+                // sqlx ends the stream after an error; the connection's fate is settled here.
+                this.done = true;
+                this.work.finished(this.previous, Some(error));
+            }
+            Some(Ok(_)) => {}
+        }
+        Poll::Ready(item)
+    }
+}
+
+impl<S, C: Connector> std::fmt::Debug for TimedStream<'_, S, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TimedStream")
+            .field("work", &self.work)
+            .field("done", &self.done)
+            .finish_non_exhaustive()
     }
 }
 

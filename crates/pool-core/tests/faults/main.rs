@@ -17,6 +17,7 @@ mod failover;
 mod freeze;
 mod max_connections;
 mod restart;
+mod silent;
 mod soak;
 mod terminate;
 

@@ -3,6 +3,7 @@
 mod cancel;
 mod fifo;
 mod lifecycle;
+mod surroundings;
 mod timeouts;
 
 use std::time::Duration;

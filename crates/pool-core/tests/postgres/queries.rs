@@ -4,7 +4,6 @@ use std::time::Duration;
 
 use pool_core::{PoolError, TimeoutPhase};
 use pool_testkit::TestDatabase;
-use sqlx::Connection;
 
 use crate::{app_name, build, settings_for};
 

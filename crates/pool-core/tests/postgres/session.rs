@@ -129,3 +129,45 @@ async fn pgbouncer_transaction_mode_connects_without_startup_options() {
         "no pid to cancel behind a transaction pooler"
     );
 }
+
+/// Sessions the server ends on its own (an idle transaction past
+/// `idle_in_transaction_session_timeout`, SQLSTATE 25P03; an idle session past
+/// `idle_session_timeout`, 57P05) are broken: the caller sees the error once, the connection
+/// is retired as broken, and the next caller gets a working one.
+#[tokio::test]
+async fn sessions_the_server_ended_are_retired_as_broken() {
+    let db = TestDatabase::create().await.unwrap();
+    let mut settings = settings_for(&db);
+    settings.max_connections = 1;
+    let pool = build("server-ended", &settings);
+    for (setting, begin) in [
+        ("idle_in_transaction_session_timeout", "BEGIN"),
+        ("idle_session_timeout", "SELECT 1"),
+    ] {
+        let mut conn = pool.acquire().await.unwrap();
+        let sql = format!("SET {setting} = '100ms'; {begin}");
+        conn.run(move |c| {
+            Box::pin(async move { sqlx::raw_sql(AssertSqlSafe(sql)).execute(c).await })
+        })
+        .await
+        .unwrap();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let error = conn
+            .run(|c| Box::pin(async move { sqlx::raw_sql("SELECT 1").execute(c).await }))
+            .await
+            .expect_err("the server ended the session");
+        drop(conn);
+        assert!(
+            pool.stats().closed.get(CloseReason::Broken) >= 1,
+            "{setting}: {error} must retire the connection as broken: {:?}",
+            pool.stats()
+        );
+        let mut conn = pool.acquire().await.unwrap();
+        let one: i32 = sqlx::query_scalar("SELECT 1")
+            .fetch_one(&mut *conn)
+            .await
+            .expect("the next caller gets a working connection");
+        assert_eq!(one, 1);
+    }
+    assert_eq!(pool.stats().closed.get(CloseReason::Broken), 2);
+}
