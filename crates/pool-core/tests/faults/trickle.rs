@@ -1,0 +1,233 @@
+//! Fault 12: a link that trickles the server's bytes, or stops mid-message, during the
+//! connection's startup (the connect must end by `connect_timeout`, the acquire by
+//! `acquire_timeout`) and in the middle of a result (work under `query_timeout` must end
+//! by it, through `run()` and through the `&Pool` executor, and the connection be
+//! discarded).
+
+use std::time::Duration;
+
+use futures_core::future::BoxFuture;
+use pool_core::{CloseReason, PgConnector, Pool, PoolError, TimeoutPhase};
+use pool_testkit::{FaultProxy, ProxyMode};
+use sqlx::PgConnection;
+use tokio::time::Instant;
+
+use crate::Fixture;
+use crate::support::{
+    Load, SLACK, TestResult, Watch, assert_no_secrets, error_text, select_one, stats_until,
+};
+
+/// One byte every 100 ms: PostgreSQL's answers to a login (some 400 bytes) would take
+/// about 40 s.
+const STARTUP_TRICKLE: ProxyMode = ProxyMode::Trickle {
+    bytes: 1,
+    every: Duration::from_millis(100),
+};
+/// Ten bytes: part of the first authentication message.
+const STARTUP_STALL: ProxyMode = ProxyMode::StallAfter { bytes: 10 };
+/// 64 bytes every 10 ms: the 200 kB result of [`BIG_RESULT`] would take about 30 s.
+const RESULT_TRICKLE: ProxyMode = ProxyMode::Trickle {
+    bytes: 64,
+    every: Duration::from_millis(10),
+};
+/// A few rows into the result, mid-row.
+const RESULT_STALL: ProxyMode = ProxyMode::StallAfter { bytes: 3_000 };
+
+const BIG_RESULT: &str = "SELECT repeat('x', 1000) FROM generate_series(1, 200)";
+
+fn big_result(conn: &mut PgConnection) -> BoxFuture<'_, Result<usize, sqlx::Error>> {
+    Box::pin(async move {
+        let rows: Vec<String> = sqlx::query_scalar(BIG_RESULT).fetch_all(conn).await?;
+        Ok(rows.len())
+    })
+}
+
+/// A fixture whose pool reaches the server through a fault proxy.
+async fn proxied(tag: &str) -> Result<(Fixture, FaultProxy), crate::BoxError> {
+    let mut f = Fixture::start(tag).await?;
+    let proxy = f.proxy().await?;
+    f.settings.connect_timeout = Duration::from_secs(1);
+    f.settings.acquire_timeout = Duration::from_millis(2500);
+    Ok((f, proxy))
+}
+
+/// Checks an acquire's error: it timed out connecting, by its deadline, and says the
+/// connect timed out.
+#[track_caller]
+fn assert_connect_timed_out(error: &PoolError, took: Duration, f: &Fixture) -> String {
+    assert!(took <= f.settings.acquire_timeout + SLACK, "{took:?}");
+    assert_eq!(
+        error.timeout_phase(),
+        Some(TimeoutPhase::Connecting),
+        "{error:?}"
+    );
+    let text = error_text(error);
+    assert!(text.contains("connect timed out after 1s"), "{text}");
+    text
+}
+
+async fn slow_startup(mode: ProxyMode, tag: &str) -> TestResult {
+    let (f, proxy) = proxied(tag).await?;
+    proxy.set_mode(mode);
+    let pool = crate::support::pool(tag, &f.settings);
+    let watch = Watch::start(&pool, f.admin(), f.app());
+
+    let started = Instant::now();
+    let acquire = tokio::spawn(pool.acquire());
+    let failed = stats_until(&pool, Duration::from_secs(5), |s| s.connect_failures > 0).await;
+    let connect_took = started.elapsed();
+    assert!(failed.connect_failures > 0, "{failed:?}");
+    assert!(
+        connect_took <= f.settings.connect_timeout + SLACK,
+        "the connect ended after {connect_took:?}"
+    );
+    let error = acquire.await?.expect_err("no login completes");
+    let acquire_took = started.elapsed();
+    let text = assert_connect_timed_out(&error, acquire_took, &f);
+
+    // Under load every acquire still ends by its deadline; then the link heals.
+    let load = Load::start(&pool, 8);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let healed = Instant::now();
+    proxy.set_mode(ProxyMode::Pass);
+    let (recovered, report) = f
+        .recover(&pool, watch, load, healed, Duration::from_millis(500))
+        .await;
+    for error in report.acquire_errors() {
+        assert!(error.contains("while connecting"), "{error}");
+    }
+    let stats = pool.stats();
+    eprintln!(
+        "fault 12 (startup through {mode:?}): the first connect attempt failed after \
+         {connect_took:?} (connect_timeout 1s), the acquire after {acquire_took:?} \
+         (acquire_timeout 2.5s) with \"{error}\"; {} acquires failed under load, none past \
+         its deadline (longest {:?}); {} connect attempts failed; first query succeeded \
+         {recovered:?} after the link healed",
+        report.acquire_errors().len(),
+        report.max_acquire,
+        stats.connect_failures,
+    );
+    let close = pool.close(Duration::from_secs(2)).await;
+    assert_no_secrets(&[
+        &text,
+        &format!("{stats:?} {close:?}"),
+        &report.errors().join("\n"),
+    ]);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trickled_startup_is_bounded_by_the_connect_timeout() -> TestResult {
+    slow_startup(STARTUP_TRICKLE, "trickle-startup").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn startup_stalled_mid_message_is_bounded_by_the_connect_timeout() -> TestResult {
+    slow_startup(STARTUP_STALL, "stall-startup").await
+}
+
+/// Checks the error of work that met the fault mid-result: a query timeout, by its
+/// deadline.
+#[track_caller]
+fn assert_query_timed_out(error: &sqlx::Error, took: Duration, query_timeout: Duration) {
+    assert!(
+        took <= query_timeout + SLACK,
+        "the work ended after {took:?}, past its query_timeout {query_timeout:?}"
+    );
+    let pool_error = PoolError::from_sqlx(error).expect("a pool error");
+    assert_eq!(
+        pool_error.timeout_phase(),
+        Some(TimeoutPhase::Query),
+        "{error:?}"
+    );
+}
+
+/// Opens two connections and learns their backend pids, so the work below starts at once
+/// on a connection the pool knows how to cancel.
+async fn two_warm_connections(pool: &Pool<PgConnector>) -> TestResult {
+    let mut a = pool.acquire().await?;
+    let mut b = pool.acquire().await?;
+    a.run(select_one).await?;
+    b.run(select_one).await?;
+    Ok(())
+}
+
+async fn slow_result(mode: ProxyMode, tag: &str) -> TestResult {
+    let (mut f, proxy) = proxied(tag).await?;
+    let query_timeout = Duration::from_secs(1);
+    f.settings.query_timeout = Some(query_timeout);
+    // Validation would meet the fault before the work does.
+    f.settings.validate_after_idle = None;
+    let pool = crate::support::pool(tag, &f.settings);
+    let watch = Watch::start(&pool, f.admin(), f.app());
+    two_warm_connections(&pool).await?;
+    assert_eq!(pool.run(big_result).await?, 200, "the whole result passes");
+    let before = pool.stats();
+    proxy.set_mode(mode);
+
+    let started = Instant::now();
+    let run = tokio::time::timeout(query_timeout + SLACK, pool.run(big_result))
+        .await
+        .expect("run() ends by its query timeout");
+    let run_took = started.elapsed();
+    let run_error = run.expect_err("the result never completes");
+    assert_query_timed_out(&run_error, run_took, query_timeout);
+
+    let started = Instant::now();
+    let one_shot = sqlx::query_scalar::<_, String>(BIG_RESULT).fetch_all(&pool);
+    let executor = tokio::time::timeout(query_timeout + SLACK, one_shot)
+        .await
+        .expect("a query on &Pool ends by its query timeout");
+    let executor_took = started.elapsed();
+    let executor_error = executor.expect_err("the result never completes");
+    assert_query_timed_out(&executor_error, executor_took, query_timeout);
+
+    let after = stats_until(&pool, Duration::from_secs(5), |s| s.in_use == 0).await;
+    assert_eq!(
+        after.closed.get(CloseReason::Discarded) - before.closed.get(CloseReason::Discarded),
+        2,
+        "both connections were discarded: {after:?}"
+    );
+    assert_eq!(after.total, before.total - 2, "{after:?}");
+
+    let healed = Instant::now();
+    proxy.set_mode(ProxyMode::Pass);
+    let load = Load::start(&pool, 8);
+    let (recovered, report) = f
+        .recover(&pool, watch, load, healed, Duration::from_millis(500))
+        .await;
+    let stats = pool.stats();
+    let left = f
+        .backends_until(|n| n == i64::from(pool.stats().total))
+        .await;
+    assert_eq!(
+        left,
+        i64::from(pool.stats().total),
+        "no server connection left behind"
+    );
+    eprintln!(
+        "fault 12 (result through {mode:?}): run() failed after {run_took:?} with \
+         \"{run_error}\", a query on &Pool after {executor_took:?} with \"{executor_error}\" \
+         (query_timeout {query_timeout:?}); both connections discarded; first query \
+         succeeded {recovered:?} after the link healed",
+    );
+    let close = pool.close(Duration::from_secs(2)).await;
+    assert_no_secrets(&[
+        &error_text(&run_error),
+        &error_text(&executor_error),
+        &format!("{stats:?} {close:?}"),
+        &report.errors().join("\n"),
+    ]);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trickled_result_ends_at_the_query_timeout_and_the_connection_is_discarded() -> TestResult {
+    slow_result(RESULT_TRICKLE, "trickle-result").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn result_stalled_mid_message_ends_at_the_query_timeout_and_the_connection_is_discarded()
+-> TestResult {
+    slow_result(RESULT_STALL, "stall-result").await
+}
