@@ -214,3 +214,16 @@ pub async fn assert_full_capacity<C: PgLike>(
         .expect("count backends");
     assert_eq!(seen, i64::from(max), "server connections of the pool");
 }
+
+/// Threads of this process named `name` (as `/proc` shows it, at most 15 bytes): the
+/// workers and blocking threads of a runtime built with that `thread_name`.
+pub fn threads_named(name: &str) -> usize {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    tasks
+        .filter_map(Result::ok)
+        .filter_map(|task| std::fs::read_to_string(task.path().join("comm")).ok())
+        .filter(|comm| comm.trim_end() == name)
+        .count()
+}
