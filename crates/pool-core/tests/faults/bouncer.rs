@@ -14,9 +14,14 @@ use tokio::time::Instant;
 use crate::Fixture;
 use crate::support::{TestResult, assert_no_secrets};
 
+/// How long PgBouncer stays paused: longer than an acquire may wait.
+const PAUSED_FOR: Duration = Duration::from_secs(6);
+
 /// A fixture whose pool reaches the server through PgBouncer in session mode.
 async fn bounced(tag: &str) -> Result<(Fixture, PgBouncer), crate::BoxError> {
     let mut f = Fixture::start(tag).await?;
+    // Each login runs SCRAM twice (pool to PgBouncer, PgBouncer to the server).
+    f.patient(Duration::from_secs(5), Duration::from_secs(10));
     let bouncer = PgBouncer::start(&f.server, PoolMode::Session).await?;
     f.settings.host = bouncer.host().to_owned();
     f.settings.port = bouncer.port();
@@ -108,8 +113,8 @@ async fn pgbouncer_killed_and_started_again_on_its_port_is_reconnected_to() -> T
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pgbouncer_paused_bounds_every_acquire_and_the_pool_recovers_on_resume() -> TestResult {
     let (mut f, bouncer) = bounced("bouncer-pause").await?;
-    f.settings.acquire_timeout = Duration::from_secs(2);
-    f.settings.query_timeout = Some(Duration::from_millis(1500));
+    f.patient(Duration::from_secs(3), Duration::from_secs(4));
+    f.settings.query_timeout = Some(Duration::from_secs(3));
     // Connections turn over, as in a service whose pool retires them: in session mode
     // PAUSE completes only once every client has let go of its server connection.
     f.settings.max_uses = Some(5);
@@ -125,7 +130,7 @@ async fn pgbouncer_paused_bounds_every_acquire_and_the_pool_recovers_on_resume()
             Ok::<_, sqlx::Error>((paused.elapsed(), console))
         }
     });
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    tokio::time::sleep(PAUSED_FOR).await;
     let pause_done = pause.is_finished();
     let mut console = PgConnection::connect_with(&bouncer.admin_options()).await?;
     sqlx::raw_sql("RESUME").execute(&mut console).await?;
@@ -150,9 +155,9 @@ async fn pgbouncer_paused_bounds_every_acquire_and_the_pool_recovers_on_resume()
     );
     let stats = pool.stats();
     eprintln!(
-        "fault 13 (PgBouncer PAUSE for 4 s, then RESUME): PAUSE {} ({pause_took:?}); {} \
-         acquires and {} queries failed (e.g. {:?}), longest acquire {:?} (acquire_timeout \
-         2 s); {during} ops succeeded before RESUME; first query succeeded {recovered:?} \
+        "fault 13 (PgBouncer PAUSE for {PAUSED_FOR:?}, then RESUME): PAUSE {} \
+         ({pause_took:?}); {} acquires and {} queries failed (e.g. {:?}), longest acquire {:?} \
+         (acquire_timeout 4 s); {during} ops succeeded before RESUME; first query succeeded {recovered:?} \
          after RESUME; closed {:?}",
         if pause_done {
             "completed while the pool turned its connections over"

@@ -60,6 +60,14 @@ impl Fixture {
         })
     }
 
+    /// Longer connect and acquire timeouts than the suite's 1 s and 3 s, for a test whose
+    /// subject is not how long a connect may take: on a machine busy with other work (two
+    /// cores, builds and other tests beside), a login can take more than a second.
+    fn patient(&mut self, connect: Duration, acquire: Duration) {
+        self.settings.connect_timeout = connect;
+        self.settings.acquire_timeout = acquire;
+    }
+
     /// Puts a fault proxy between the pool's settings and the server.
     async fn proxy(&mut self) -> Result<FaultProxy, BoxError> {
         let proxy =

@@ -161,6 +161,7 @@ async fn assert_intact<C: PgLike>(pool: &Pool<C>, f: &Fixture) -> pool_core::Poo
 
 async fn fixture(tag: &str) -> Result<Fixture, crate::BoxError> {
     let mut f = Fixture::start(tag).await?;
+    f.patient(Duration::from_secs(5), Duration::from_secs(10));
     f.settings.max_connections = MAX;
     Ok(f)
 }

@@ -136,7 +136,8 @@ async fn after_a_second_runtime(
     in_flight: InFlight,
     afterwards: Afterwards,
 ) -> TestResult {
-    let f = Fixture::start(tag).await?;
+    let mut f = Fixture::start(tag).await?;
+    f.patient(Duration::from_secs(3), Duration::from_secs(4));
     let pool = crate::support::pool(tag, &f.settings);
     // Three connections open from this runtime; the second opens the rest.
     {
