@@ -20,6 +20,7 @@ use crate::support::{
 /// Longer than the suite's 1 s, so the recovery's logins fit on a busy machine; far
 /// shorter than a trickled login.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(4);
 
 /// One byte every 100 ms: PostgreSQL's answers to a login (some 400 bytes) would take
 /// about 40 s.
@@ -50,7 +51,7 @@ fn big_result(conn: &mut PgConnection) -> BoxFuture<'_, Result<usize, sqlx::Erro
 async fn proxied(tag: &str) -> Result<(Fixture, FaultProxy), crate::BoxError> {
     let mut f = Fixture::start(tag).await?;
     let proxy = f.proxy().await?;
-    f.patient(CONNECT_TIMEOUT, Duration::from_secs(6));
+    f.patient(CONNECT_TIMEOUT, ACQUIRE_TIMEOUT);
     Ok((f, proxy))
 }
 
@@ -89,22 +90,28 @@ async fn slow_startup(mode: ProxyMode, tag: &str) -> TestResult {
     let acquire_took = started.elapsed();
     let text = assert_connect_timed_out(&error, acquire_took, &f);
 
-    // Under load every acquire still ends by its deadline; then the link heals.
+    // Under load, for longer than an acquire may wait, every acquire still ends by its
+    // deadline; then the link heals.
     let load = Load::start(&pool, 8);
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    tokio::time::sleep(ACQUIRE_TIMEOUT + Duration::from_secs(1)).await;
     let healed = Instant::now();
     proxy.set_mode(ProxyMode::Pass);
     let (recovered, report) = f
         .recover(&pool, watch, load, healed, Duration::from_millis(500))
         .await;
-    for error in report.acquire_errors() {
+    let failed = report.acquire_errors();
+    assert!(
+        !failed.is_empty(),
+        "acquires ran out of time while the link was slow"
+    );
+    for error in &failed {
         assert!(error.contains("while connecting"), "{error}");
     }
     let stats = pool.stats();
     eprintln!(
         "fault 12 (startup through {mode:?}): the first connect attempt failed after \
          {connect_took:?} (connect_timeout {CONNECT_TIMEOUT:?}), the acquire after \
-         {acquire_took:?} (acquire_timeout 6s) with \"{error}\"; {} acquires failed under load, none past \
+         {acquire_took:?} (acquire_timeout {ACQUIRE_TIMEOUT:?}) with \"{error}\"; {} acquires failed under load, none past \
          its deadline (longest {:?}); {} connect attempts failed; first query succeeded \
          {recovered:?} after the link healed",
         report.acquire_errors().len(),
