@@ -242,3 +242,37 @@ async fn result_stalled_mid_message_ends_at_the_query_timeout_and_the_connection
 -> TestResult {
     slow_result(RESULT_STALL, "stall-result").await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "finding: on a connection whose backend pid is not known yet, run() first asks \
+            for it under validation_timeout and only then starts the query_timeout, so a \
+            stalled link holds the unit of work for validation_timeout + query_timeout"]
+async fn a_stall_on_a_connection_not_used_through_run_before_ends_at_the_query_timeout()
+-> TestResult {
+    let (mut f, proxy) = proxied("stall-cold").await?;
+    let query_timeout = Duration::from_secs(1);
+    f.settings.query_timeout = Some(query_timeout);
+    f.settings.validate_after_idle = None;
+    let pool = crate::support::pool("stall-cold", &f.settings);
+    // Opened and used on a checkout (the README's idiom), never through run().
+    let mut conn = pool.acquire().await?;
+    sqlx::query("SELECT 1").execute(&mut *conn).await?;
+    drop(conn);
+    proxy.set_mode(ProxyMode::StallAfter { bytes: 0 });
+    let started = Instant::now();
+    let run = tokio::time::timeout(Duration::from_secs(30), pool.run(big_result))
+        .await
+        .expect("run() ends at some point");
+    let took = started.elapsed();
+    let error = run.expect_err("nothing comes back");
+    eprintln!(
+        "fault 12 (stall, connection not used through run() before): run() failed after \
+         {took:?} with \"{error}\" (query_timeout {query_timeout:?}, validation_timeout \
+         {:?})",
+        f.settings.connect_timeout
+    );
+    assert_query_timed_out(&error, took, query_timeout);
+    proxy.set_mode(ProxyMode::Pass);
+    pool.close(Duration::from_secs(2)).await;
+    Ok(())
+}
