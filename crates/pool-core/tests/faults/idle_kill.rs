@@ -9,6 +9,7 @@ use futures_util::future::join_all;
 use pool_core::{CloseReason, PgConnector, Pool};
 use sqlx::postgres::PgConnection;
 use sqlx::{Connection as _, Executor as _};
+use tokio::time::Instant;
 
 use crate::Fixture;
 use crate::support::{TestResult, assert_no_secrets, error_text, select_one};
@@ -39,9 +40,36 @@ struct Rounds {
     run: Vec<String>,
     direct: Vec<String>,
     again: Vec<String>,
+    /// From the first caller to the end of the first round in which no caller failed.
+    served_after: Option<Duration>,
 }
 
 impl Rounds {
+    /// Runs the three rounds.
+    async fn play(pool: &Pool<PgConnector>, again: bool) -> Self {
+        let started = Instant::now();
+        let mut served_after = None;
+        let mut note = |errors: Vec<String>| {
+            if errors.is_empty() && served_after.is_none() {
+                served_after = Some(started.elapsed());
+            }
+            errors
+        };
+        let run = note(round_through_run(pool).await);
+        let direct = note(round_on_checkouts(pool).await);
+        let again = if again {
+            note(round_through_run(pool).await)
+        } else {
+            Vec::new()
+        };
+        Rounds {
+            run,
+            direct,
+            again,
+            served_after,
+        }
+    }
+
     fn failures(&self) -> usize {
         self.run.len() + self.direct.len() + self.again.len()
     }
@@ -96,11 +124,7 @@ async fn after_idle_sessions_end(
         0,
         "the server ended every idle session"
     );
-    let rounds = Rounds {
-        run: round_through_run(&pool).await,
-        direct: round_on_checkouts(&pool).await,
-        again: round_through_run(&pool).await,
-    };
+    let rounds = Rounds::play(&pool, true).await;
     Ok((f, pool, rounds))
 }
 
@@ -131,7 +155,8 @@ async fn sessions_the_server_ended_while_idle_are_replaced_when_validation_comes
     eprintln!(
         "fault 14 (server ends idle sessions after {SERVER_TIMEOUT}, validate_after_idle \
          200 ms): no caller saw an error; {replaced} connections failed validation and were \
-         replaced before use"
+         replaced before use; the first {} callers were served in {:?}",
+        stats.max, rounds.served_after,
     );
     finish(&f, &pool, &rounds).await;
     Ok(())
@@ -149,11 +174,13 @@ async fn a_session_the_server_ended_while_idle_fails_at_most_the_one_query_that_
     eprintln!(
         "fault 14 (server ends idle sessions after {SERVER_TIMEOUT}, validate_after_idle \
          5 s): {} of {max} callers through run() failed, then {} of {max} on checkouts, then \
-         {} of {max} through run(); e.g. {:?}; closed {:?}",
+         {} of {max} through run(); e.g. {:?}; the first round with no failure ended {:?} \
+         after the first caller; closed {:?}",
         rounds.run.len(),
         rounds.direct.len(),
         rounds.again.len(),
         rounds.sample(),
+        rounds.served_after,
         pool.stats().closed,
     );
     assert!(
@@ -210,18 +237,16 @@ async fn a_session_ended_idle_in_transaction_fails_only_its_holder() -> TestResu
     drop(second);
 
     // Every other caller is served by live connections.
-    let rounds = Rounds {
-        run: round_through_run(&pool).await,
-        direct: round_on_checkouts(&pool).await,
-        again: Vec::new(),
-    };
+    let rounds = Rounds::play(&pool, false).await;
     let stats = pool.stats();
     eprintln!(
         "fault 14 (server ends sessions idle in a transaction after {SERVER_TIMEOUT}): the \
          holder in an sqlx transaction saw \"{in_tx}\", the holder after a raw BEGIN saw \
-         \"{raw}\"; afterwards {} of 16 callers failed (e.g. {:?}); closed {:?}",
+         \"{raw}\"; afterwards {} of 16 callers failed (e.g. {:?}), the first 8 were served \
+         {:?} after the holders let go; closed {:?}",
         rounds.failures(),
         rounds.sample(),
+        rounds.served_after,
         stats.closed,
     );
     assert_eq!(rounds.failures(), 0, "{:?}", rounds.sample());
