@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use futures_util::FutureExt as _;
 use futures_util::future::join_all;
 use pool_core::{CloseReason, PgConnector, Pool};
 use sqlx::postgres::PgConnection;
@@ -12,7 +13,7 @@ use sqlx::{Connection as _, Executor as _};
 use tokio::time::Instant;
 
 use crate::Fixture;
-use crate::support::{TestResult, assert_no_secrets, error_text, select_one};
+use crate::support::{SLACK, TestResult, Watch, assert_no_secrets, error_text, select_one};
 
 /// What the server allows a session to stay idle: long enough that opening the pool's
 /// every connection on a busy machine does not run into it.
@@ -45,8 +46,16 @@ struct Rounds {
 }
 
 impl Rounds {
-    /// Runs the three rounds.
-    async fn play(pool: &Pool<PgConnector>, again: bool) -> Self {
+    /// Runs the rounds (the third if `again`), each bounded by `f`'s acquire and query
+    /// timeouts.
+    async fn play(f: &Fixture, pool: &Pool<PgConnector>, again: bool) -> Self {
+        let limit =
+            f.settings.acquire_timeout + f.settings.query_timeout.unwrap_or_default() + SLACK;
+        let bounded = |round| async move {
+            tokio::time::timeout(limit, round)
+                .await
+                .expect("every caller of a round returns by its deadline")
+        };
         let started = Instant::now();
         let mut served_after = None;
         let mut note = |errors: Vec<String>| {
@@ -55,10 +64,10 @@ impl Rounds {
             }
             errors
         };
-        let run = note(round_through_run(pool).await);
-        let direct = note(round_on_checkouts(pool).await);
+        let run = note(bounded(round_through_run(pool).boxed()).await);
+        let direct = note(bounded(round_on_checkouts(pool).boxed()).await);
         let again = if again {
-            note(round_through_run(pool).await)
+            note(bounded(round_through_run(pool).boxed()).await)
         } else {
             Vec::new()
         };
@@ -111,12 +120,13 @@ async fn round_on_checkouts(pool: &Pool<PgConnector>) -> Vec<String> {
 async fn after_idle_sessions_end(
     tag: &str,
     validate_after_idle: Duration,
-) -> Result<(Fixture, Pool<PgConnector>, Rounds), crate::BoxError> {
+) -> Result<(Fixture, Pool<PgConnector>, Watch, Rounds), crate::BoxError> {
     let mut f = Fixture::start(tag).await?;
     f.patient(Duration::from_secs(5), Duration::from_secs(10));
     set_on_role(&f, "idle_session_timeout", SERVER_TIMEOUT).await?;
     f.settings.validate_after_idle = Some(validate_after_idle);
     let pool = crate::support::pool(tag, &f.settings);
+    let watch = Watch::start(&pool, f.admin(), f.app());
     f.assert_full_capacity(&pool).await;
     tokio::time::sleep(IDLE_FOR).await;
     assert_eq!(
@@ -124,16 +134,21 @@ async fn after_idle_sessions_end(
         0,
         "the server ended every idle session"
     );
-    let rounds = Rounds::play(&pool, true).await;
-    Ok((f, pool, rounds))
+    let rounds = Rounds::play(&f, &pool, true).await;
+    Ok((f, pool, watch, rounds))
 }
 
-/// Ends the test: full capacity, counts, no secret anywhere.
-async fn finish(f: &Fixture, pool: &Pool<PgConnector>, rounds: &Rounds) {
+/// Ends the test: full capacity, counts, at most max server connections all along, no
+/// secret anywhere.
+async fn finish(f: &Fixture, pool: &Pool<PgConnector>, watch: Watch, rounds: &Rounds) {
     let stats = pool.stats();
     assert_eq!(stats.in_use, 0, "{stats:?}");
     assert!(stats.idle + stats.in_use == stats.total && stats.total <= stats.max);
     f.assert_full_capacity(pool).await;
+    watch
+        .finish()
+        .await
+        .assert_bounded(f.settings.max_connections);
     let close = pool.close(Duration::from_secs(2)).await;
     let errors = [&rounds.run[..], &rounds.direct[..], &rounds.again[..]].concat();
     assert_no_secrets(&[&format!("{stats:?} {close:?}"), &errors.join("\n")]);
@@ -143,7 +158,7 @@ async fn finish(f: &Fixture, pool: &Pool<PgConnector>, rounds: &Rounds) {
 async fn sessions_the_server_ended_while_idle_are_replaced_when_validation_comes_first()
 -> TestResult {
     // Validation after 200 ms idle, shorter than the server's 2 s.
-    let (f, pool, rounds) =
+    let (f, pool, watch, rounds) =
         after_idle_sessions_end("idle-kill-validated", Duration::from_millis(200)).await?;
     assert_eq!(rounds.failures(), 0, "{:?}", rounds.sample());
     let stats = pool.stats();
@@ -158,7 +173,7 @@ async fn sessions_the_server_ended_while_idle_are_replaced_when_validation_comes
          replaced before use; the first {} callers were served in {:?}",
         stats.max, rounds.served_after,
     );
-    finish(&f, &pool, &rounds).await;
+    finish(&f, &pool, watch, &rounds).await;
     Ok(())
 }
 
@@ -168,7 +183,7 @@ async fn a_session_the_server_ended_while_idle_fails_at_most_the_one_query_that_
     // The default validate_after_idle (5 s) is longer than the server's timeout: ended
     // sessions are handed out unchecked. Each may fail the one query that finds it dead,
     // never a second caller.
-    let (f, pool, rounds) =
+    let (f, pool, watch, rounds) =
         after_idle_sessions_end("idle-kill-once", Duration::from_secs(5)).await?;
     let max = f.settings.max_connections as usize;
     eprintln!(
@@ -189,7 +204,7 @@ async fn a_session_the_server_ended_while_idle_fails_at_most_the_one_query_that_
         rounds.failures()
     );
     assert!(rounds.again.is_empty(), "{:?}", rounds.again);
-    finish(&f, &pool, &rounds).await;
+    finish(&f, &pool, watch, &rounds).await;
     Ok(())
 }
 
@@ -199,10 +214,10 @@ async fn a_session_the_server_ended_while_idle_fails_at_most_the_one_query_that_
             the server's goodbye is already in the socket, so the pool could see it without \
             a round trip"]
 async fn sessions_the_server_ended_while_idle_never_fail_a_callers_query() -> TestResult {
-    let (f, pool, rounds) =
+    let (f, pool, watch, rounds) =
         after_idle_sessions_end("idle-kill-never", Duration::from_secs(5)).await?;
     assert_eq!(rounds.failures(), 0, "{:?}", rounds.sample());
-    finish(&f, &pool, &rounds).await;
+    finish(&f, &pool, watch, &rounds).await;
     Ok(())
 }
 
@@ -214,6 +229,7 @@ async fn a_session_ended_idle_in_transaction_fails_only_its_holder() -> TestResu
     // Connections used moments ago are not validated: only the release can catch them.
     f.settings.validate_after_idle = Some(Duration::from_secs(60));
     let pool = crate::support::pool("idle-in-tx", &f.settings);
+    let watch = Watch::start(&pool, f.admin(), f.app());
     f.assert_full_capacity(&pool).await;
     let closed_before = pool.stats().closed.total();
 
@@ -237,7 +253,7 @@ async fn a_session_ended_idle_in_transaction_fails_only_its_holder() -> TestResu
     drop(second);
 
     // Every other caller is served by live connections.
-    let rounds = Rounds::play(&pool, false).await;
+    let rounds = Rounds::play(&f, &pool, false).await;
     let stats = pool.stats();
     eprintln!(
         "fault 14 (server ends sessions idle in a transaction after {SERVER_TIMEOUT}): the \
@@ -255,7 +271,7 @@ async fn a_session_ended_idle_in_transaction_fails_only_its_holder() -> TestResu
         2,
         "both ended sessions were closed: {stats:?}"
     );
-    finish(&f, &pool, &rounds).await;
+    finish(&f, &pool, watch, &rounds).await;
     assert_no_secrets(&[&error_text(&in_tx), &error_text(&raw)]);
     Ok(())
 }

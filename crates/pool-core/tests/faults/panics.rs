@@ -13,7 +13,9 @@ use sqlx::PgConnection;
 use tokio::time::Instant;
 
 use crate::Fixture;
-use crate::support::{PgLike, SLACK, TestResult, assert_no_secrets, select_one, stats_until};
+use crate::support::{
+    PgLike, SLACK, TestResult, Watch, assert_no_secrets, select_one, stats_until,
+};
 
 /// Callers at once, on a pool of [`MAX`]: most of them wait.
 const CALLERS: usize = 8;
@@ -177,6 +179,7 @@ async fn a_connect_that_panics_costs_one_attempt_and_strands_no_waiter() -> Test
         .name("panic-connect")
         .connect_backoff(Duration::from_millis(10), Duration::from_millis(500))
         .build(connector)?;
+    let watch = Watch::start(&pool, f.admin(), f.app());
     let started = Instant::now();
     let seen = callers(&pool, &f).await;
     let took = started.elapsed();
@@ -192,6 +195,7 @@ async fn a_connect_that_panics_costs_one_attempt_and_strands_no_waiter() -> Test
         pool.stats(),
     );
     let stats = assert_intact(&pool, &f).await;
+    watch.finish().await.assert_bounded(MAX);
     assert_eq!(
         seen.served, CALLERS,
         "a panicking connect is one failed attempt; every caller is served: {seen:?}"
@@ -237,6 +241,7 @@ async fn observer_panics(tag: &str, hook: Hook, check: Check) -> TestResult {
     let f = fixture(tag).await?;
     let pool = crate::support::pool(tag, &f.settings);
     assert!(pool.set_observer(Arc::new(hook.observer())));
+    let watch = Watch::start(&pool, f.admin(), f.app());
     let started = Instant::now();
     let seen = callers(&pool, &f).await;
     let took = started.elapsed();
@@ -257,6 +262,7 @@ async fn observer_panics(tag: &str, hook: Hook, check: Check) -> TestResult {
     if check == Check::CountsRight {
         assert_intact(&pool, &f).await;
     }
+    watch.finish().await.assert_bounded(MAX);
     let close = pool.close(Duration::from_secs(2)).await;
     assert_no_secrets(&[&format!("{:?} {close:?} {seen:?}", pool.stats())]);
     Ok(())

@@ -12,7 +12,7 @@ use pool_core::{PgConnector, PoolError, TimeoutPhase};
 use tokio::time::Instant;
 
 use crate::Fixture;
-use crate::support::{SLACK, TestResult, assert_no_secrets, error_text, threads_named};
+use crate::support::{SLACK, TestResult, Watch, assert_no_secrets, error_text, threads_named};
 
 /// A name no resolver knows (`.invalid` is reserved for that, RFC 2606).
 const UNRESOLVABLE: &str = "servio-unresolvable.invalid";
@@ -40,6 +40,7 @@ async fn unresolvable() -> TestResult {
     f.patient(Duration::from_secs(2), Duration::from_secs(3));
     let limit = f.settings.acquire_timeout + SLACK;
     let pool = crate::support::pool("resolver", &f.settings);
+    let watch = Watch::start(&pool, f.admin(), f.app());
 
     // One caller: the acquire times out connecting, with the resolver's error as its cause.
     let started = Instant::now();
@@ -135,6 +136,10 @@ async fn unresolvable() -> TestResult {
         .expect("the pool serves once the name resolves");
     let recovered = fixed.elapsed();
     f.assert_full_capacity(&pool).await;
+    watch
+        .finish()
+        .await
+        .assert_bounded(f.settings.max_connections);
     eprintln!(
         "fault 15 (host does not resolve): one acquire failed after {took:?} with \"{error}\" \
          caused by the resolver; {} acquires in {ROUNDS} rounds of {CALLERS} all failed by \

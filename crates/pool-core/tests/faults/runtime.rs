@@ -11,7 +11,7 @@ use pool_core::{PgConnector, Pool, PooledConnection};
 use tokio::time::Instant;
 
 use crate::Fixture;
-use crate::support::{SLACK, TestResult, assert_no_secrets, select_one, stats_until};
+use crate::support::{SLACK, TestResult, Watch, assert_no_secrets, select_one, stats_until};
 
 /// Checkouts the second runtime holds when it dies (of 8; one more runs a query, and the
 /// last two are held while callers queue).
@@ -139,6 +139,7 @@ async fn after_a_second_runtime(
     let mut f = Fixture::start(tag).await?;
     f.patient(Duration::from_secs(3), Duration::from_secs(4));
     let pool = crate::support::pool(tag, &f.settings);
+    let watch = Watch::start(&pool, f.admin(), f.app());
     // Three connections open from this runtime; the second opens the rest.
     {
         let held: Vec<_> = join_all((0..3).map(|_| pool.acquire())).await;
@@ -200,6 +201,10 @@ async fn after_a_second_runtime(
         i64::from(stats.total),
         "no server connection left behind"
     );
+    watch
+        .finish()
+        .await
+        .assert_bounded(f.settings.max_connections);
     eprintln!("fault 16 ({in_flight:?}): full capacity {recovered:?} after the drop");
     let close = pool.close(Duration::from_secs(2)).await;
     assert_no_secrets(&[&format!("{stats:?} {close:?} {late:?} {sample:?}")]);
