@@ -1,7 +1,7 @@
 //! [`PgBouncer`]: a PgBouncer in front of a test server, in session or transaction mode.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -15,6 +15,9 @@ use crate::{TestDatabase, TestServer};
 
 /// How long PgBouncer may take to listen.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// PgBouncer's log, in its state directory.
+const LOG_FILE: &str = "pgbouncer.log";
 
 /// When PgBouncer hands a server connection back to its pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +86,8 @@ impl From<(&str, u16)> for Upstream {
 pub struct PgBouncer {
     port: u16,
     mode: PoolMode,
+    binary: PathBuf,
+    config: PathBuf,
     child: tokio::process::Child,
     // Dropped last: kills PgBouncer if it is still there and removes the directory.
     state: StateDir,
@@ -114,7 +119,7 @@ impl PgBouncer {
             ),
         )?;
         give_to_server(&userlist)?;
-        let log = dir.join("pgbouncer.log");
+        let log = dir.join(LOG_FILE);
         let config = dir.join("pgbouncer.ini");
         std::fs::write(
             &config,
@@ -141,28 +146,65 @@ impl PgBouncer {
             ),
         )?;
         give_to_server(&config)?;
-        let child = server_command(&binary)?
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("cannot run {}", binary.display()))?;
-        if let Some(pid) = child.id() {
-            std::fs::write(dir.join(PGBOUNCER_PID_FILE), pid.to_string())?;
-        }
+        let child = spawn(&binary, &config, &state)?;
         let mut bouncer = Self {
             port,
             mode,
+            binary,
+            config,
             child,
             state,
         };
-        bouncer.wait_ready(&log).await?;
+        bouncer.wait_ready().await?;
         Ok(bouncer)
     }
 
-    async fn wait_ready(&mut self, log: &std::path::Path) -> anyhow::Result<()> {
+    /// Kills PgBouncer at once (SIGKILL, as in a crash or an OOM kill): every client and
+    /// server connection drops without a goodbye. [`Self::start_again`] brings it back.
+    ///
+    /// # Errors
+    ///
+    /// When the process cannot be signalled or waited for.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe; PgBouncer may already be gone.
+    pub async fn kill(&mut self) -> anyhow::Result<()> {
+        self.child.kill().await.context("cannot kill pgbouncer")
+    }
+
+    /// Starts PgBouncer again after [`Self::kill`], with the same settings on the same port,
+    /// and waits until it listens. A running PgBouncer is killed first.
+    ///
+    /// # Errors
+    ///
+    /// When it does not start (the message carries its log).
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel safe: PgBouncer may be left starting.
+    pub async fn start_again(&mut self) -> anyhow::Result<()> {
+        if self.child.try_wait()?.is_none() {
+            self.kill().await?;
+        }
+        self.child = spawn(&self.binary, &self.config, &self.state)?;
+        self.wait_ready().await
+    }
+
+    /// Options for PgBouncer's admin console (the `pgbouncer` database, as the superuser,
+    /// one of its `admin_users`): `SHOW POOLS`, `PAUSE`, `RESUME`, `SET`, ...
+    pub fn admin_options(&self) -> PgConnectOptions {
+        PgConnectOptions::new_without_pgpass()
+            .host(self.host())
+            .port(self.port)
+            .username(SUPERUSER)
+            .password(SUPERUSER_PASSWORD)
+            .database("pgbouncer")
+            .ssl_mode(PgSslMode::Disable)
+    }
+
+    async fn wait_ready(&mut self) -> anyhow::Result<()> {
+        let log = self.state.path().join(LOG_FILE);
         let start = tokio::time::Instant::now();
         loop {
             if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
@@ -173,7 +215,7 @@ impl PgBouncer {
             }
             let exited = self.child.try_wait()?;
             if exited.is_some() || start.elapsed() > READY_TIMEOUT {
-                let log = std::fs::read_to_string(log).unwrap_or_default();
+                let log = std::fs::read_to_string(&log).unwrap_or_default();
                 let mut stderr = String::new();
                 if let Some(mut pipe) = self.child.stderr.take() {
                     use tokio::io::AsyncReadExt as _;
@@ -223,6 +265,23 @@ impl PgBouncer {
     pub fn state_dir(&self) -> PathBuf {
         self.state.path().to_owned()
     }
+}
+
+/// Runs PgBouncer with `config` and records its pid in `state`, so a later run removes it
+/// if this process dies without stopping it.
+fn spawn(binary: &Path, config: &Path, state: &StateDir) -> anyhow::Result<tokio::process::Child> {
+    let child = server_command(binary)?
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("cannot run {}", binary.display()))?;
+    if let Some(pid) = child.id() {
+        std::fs::write(state.path().join(PGBOUNCER_PID_FILE), pid.to_string())?;
+    }
+    Ok(child)
 }
 
 fn find_pgbouncer() -> anyhow::Result<PathBuf> {

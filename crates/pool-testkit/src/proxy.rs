@@ -1,5 +1,5 @@
-//! [`FaultProxy`]: a TCP proxy between a pool and its server that can delay, reset, blackhole
-//! or redirect connections.
+//! [`FaultProxy`]: a TCP proxy between a pool and its server that can delay, trickle, stall,
+//! reset, blackhole or redirect connections.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -25,6 +25,22 @@ pub enum ProxyMode {
     /// Accept connections and never answer; open ones stop forwarding (a network partition,
     /// or a server that hangs).
     Blackhole,
+    /// Forward the server's bytes `bytes` at a time, one chunk every `every` (a congested
+    /// link, a server stuck in swap); bytes to the server pass as they come. It applies to
+    /// open connections and new ones, so a startup as well as a result can trickle.
+    Trickle {
+        /// Bytes per chunk (at least 1).
+        bytes: usize,
+        /// The pause after each chunk.
+        every: Duration,
+    },
+    /// Forward at most `bytes` more bytes from the server on each connection, counted from
+    /// when the connection sees this mode, then nothing more from the server until the mode
+    /// changes: a server or link that stops mid-message. Bytes to the server pass.
+    StallAfter {
+        /// Bytes the client still receives.
+        bytes: usize,
+    },
 }
 
 #[derive(Debug)]
@@ -138,7 +154,10 @@ async fn serve(client: TcpStream, target: SocketAddr, mut mode: watch::Receiver<
             let _ = mode.changed().await;
             return reset(client);
         }
-        ProxyMode::Pass | ProxyMode::Latency(_) => {}
+        ProxyMode::Pass
+        | ProxyMode::Latency(_)
+        | ProxyMode::Trickle { .. }
+        | ProxyMode::StallAfter { .. } => {}
     }
     let Ok(server) = TcpStream::connect(target).await else {
         return reset(client);
@@ -147,8 +166,8 @@ async fn serve(client: TcpStream, target: SocketAddr, mut mode: watch::Receiver<
     let _ = server.set_nodelay(true);
     let (client_read, client_write) = client.into_split();
     let (server_read, server_write) = server.into_split();
-    let upstream = pump(client_read, server_write, mode.clone());
-    let downstream = pump(server_read, client_write, mode);
+    let upstream = pump(client_read, server_write, mode.clone(), Direction::ToServer);
+    let downstream = pump(server_read, client_write, mode, Direction::ToClient);
     // When one direction ends, dropping the other closes both sockets (with a reset if the
     // mode asked for one: the linger option belongs to the socket, not to the half).
     tokio::select! {
@@ -157,14 +176,32 @@ async fn serve(client: TcpStream, target: SocketAddr, mut mode: watch::Receiver<
     }
 }
 
+/// Which way a [`pump`] moves bytes: trickles and stalls hold back only the server's side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    ToServer,
+    ToClient,
+}
+
 async fn pump(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
     mut mode: watch::Receiver<ProxyMode>,
+    direction: Direction,
 ) {
     let mut buffer = vec![0_u8; 16 * 1024];
+    // The mode this pump last acted on, and the bytes it forwarded since: a stall counts
+    // from the moment the connection sees it.
+    let mut acting_on = None;
+    let mut forwarded = 0_usize;
     loop {
         let current = *mode.borrow_and_update();
+        if acting_on != Some(current) {
+            acting_on = Some(current);
+            forwarded = 0;
+        }
+        let held_back = direction == Direction::ToClient;
+        let mut limit = buffer.len();
         match current {
             ProxyMode::Reset => {
                 let _ = from.as_ref().set_zero_linger();
@@ -177,10 +214,22 @@ async fn pump(
                 }
                 continue;
             }
-            ProxyMode::Pass | ProxyMode::Latency(_) => {}
+            ProxyMode::StallAfter { bytes } if held_back => {
+                if forwarded >= bytes {
+                    if mode.changed().await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                limit = limit.min(bytes - forwarded);
+            }
+            ProxyMode::Pass
+            | ProxyMode::Latency(_)
+            | ProxyMode::Trickle { .. }
+            | ProxyMode::StallAfter { .. } => {}
         }
         let read = tokio::select! {
-            read = from.read(&mut buffer) => read,
+            read = from.read(&mut buffer[..limit]) => read,
             changed = mode.changed() => {
                 if changed.is_err() { return; }
                 continue;
@@ -197,13 +246,168 @@ async fn pump(
         if let ProxyMode::Latency(delay) = latency {
             tokio::time::sleep(delay).await;
         }
-        let after = *mode.borrow();
-        if matches!(after, ProxyMode::Blackhole | ProxyMode::Reset) {
+        forwarded = forwarded.saturating_add(n);
+        let now = *mode.borrow();
+        let sent = match now {
+            ProxyMode::Trickle { bytes, every } if held_back => {
+                trickle(&mut to, &buffer[..n], bytes, every, &mode).await
+            }
             // The mode changed while the bytes were in flight: they are lost, like the link.
-            continue;
-        }
-        if to.write_all(&buffer[..n]).await.is_err() {
+            ProxyMode::Blackhole | ProxyMode::Reset => continue,
+            _ => to.write_all(&buffer[..n]).await,
+        };
+        if sent.is_err() {
             return;
         }
+    }
+}
+
+/// Writes `data` in chunks of `bytes`, pausing `every` after each, while the mode stays a
+/// trickle; the rest goes at once when it turns to another forwarding mode, and is lost
+/// when it turns to a blackhole or a reset.
+async fn trickle(
+    to: &mut tokio::net::tcp::OwnedWriteHalf,
+    data: &[u8],
+    bytes: usize,
+    every: Duration,
+    mode: &watch::Receiver<ProxyMode>,
+) -> std::io::Result<()> {
+    let mut rest = data;
+    while !rest.is_empty() {
+        let now = *mode.borrow();
+        match now {
+            ProxyMode::Trickle { .. } => {}
+            ProxyMode::Blackhole | ProxyMode::Reset => return Ok(()),
+            _ => return to.write_all(rest).await,
+        }
+        let (chunk, after) = rest.split_at(bytes.clamp(1, rest.len()));
+        to.write_all(chunk).await?;
+        rest = after;
+        tokio::time::sleep(every).await;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+
+    /// A server that sends `payload` to each client that connects and again whenever the
+    /// client sends something, holding the connection open.
+    async fn sender(payload: &'static [u8]) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("address");
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut sink = [0_u8; 64];
+                    while client.write_all(payload).await.is_ok()
+                        && matches!(client.read(&mut sink).await, Ok(n) if n > 0)
+                    {
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    const PAYLOAD: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ!?";
+
+    /// Reads until `want` bytes arrived or nothing came for `quiet`; returns the bytes and
+    /// the size of each read.
+    async fn read_until(
+        stream: &mut TcpStream,
+        want: usize,
+        quiet: Duration,
+    ) -> (Vec<u8>, Vec<usize>) {
+        let (mut got, mut reads) = (Vec::new(), Vec::new());
+        let mut buffer = [0_u8; 1024];
+        while got.len() < want {
+            match tokio::time::timeout(quiet, stream.read(&mut buffer)).await {
+                Ok(Ok(n)) if n > 0 => {
+                    got.extend_from_slice(&buffer[..n]);
+                    reads.push(n);
+                }
+                _ => break,
+            }
+        }
+        (got, reads)
+    }
+
+    #[tokio::test]
+    async fn trickle_delivers_every_byte_in_small_chunks_and_pass_delivers_the_rest_at_once() {
+        let proxy = FaultProxy::start(sender(PAYLOAD).await)
+            .await
+            .expect("proxy");
+        let every = Duration::from_millis(40);
+        proxy.set_mode(ProxyMode::Trickle { bytes: 4, every });
+        let started = Instant::now();
+        let mut client = TcpStream::connect(proxy.addr()).await.expect("connect");
+        let (got, reads) = read_until(&mut client, 32, Duration::from_secs(5)).await;
+        assert_eq!(got, PAYLOAD[..got.len()], "in order and intact");
+        assert!(got.len() >= 32, "{reads:?}");
+        assert!(
+            reads.iter().all(|&n| n <= 4),
+            "chunks of at most 4 bytes: {reads:?}"
+        );
+        // Eight chunks, each followed by its pause: the pauses cannot end early.
+        assert!(started.elapsed() >= every * 7, "{:?}", started.elapsed());
+
+        proxy.set_mode(ProxyMode::Pass);
+        let (rest, _) = read_until(
+            &mut client,
+            PAYLOAD.len() - got.len(),
+            Duration::from_secs(5),
+        )
+        .await;
+        assert_eq!([got, rest].concat(), PAYLOAD);
+    }
+
+    #[tokio::test]
+    async fn stall_after_forwards_exactly_that_many_bytes_then_nothing_until_the_mode_changes() {
+        let proxy = FaultProxy::start(sender(PAYLOAD).await)
+            .await
+            .expect("proxy");
+        proxy.set_mode(ProxyMode::StallAfter { bytes: 10 });
+        let mut client = TcpStream::connect(proxy.addr()).await.expect("connect");
+        let (got, _) = read_until(&mut client, PAYLOAD.len(), Duration::from_millis(500)).await;
+        assert_eq!(got, PAYLOAD[..10], "ten bytes, then the stall");
+        // Bytes to the server still pass: the connection is open, only the answers stop.
+        client
+            .write_all(b"ping")
+            .await
+            .expect("the client can still send");
+
+        proxy.set_mode(ProxyMode::Pass);
+        let (rest, _) = read_until(&mut client, PAYLOAD.len() - 10, Duration::from_secs(5)).await;
+        // (The server answered the ping with the payload again, which may follow.)
+        assert!(
+            [got, rest].concat().starts_with(PAYLOAD),
+            "nothing was lost, only held"
+        );
+    }
+
+    #[tokio::test]
+    async fn stall_after_counts_from_when_an_open_connection_sees_it() {
+        let proxy = FaultProxy::start(sender(PAYLOAD).await)
+            .await
+            .expect("proxy");
+        let mut client = TcpStream::connect(proxy.addr()).await.expect("connect");
+        let (first, _) = read_until(&mut client, PAYLOAD.len(), Duration::from_secs(5)).await;
+        assert_eq!(first, PAYLOAD, "passed before the stall");
+        proxy.set_mode(ProxyMode::StallAfter { bytes: 5 });
+        // The server answers each message with the payload again: five bytes of it get through.
+        client.write_all(b"again").await.expect("send");
+        let (second, _) = read_until(&mut client, PAYLOAD.len(), Duration::from_millis(500)).await;
+        assert_eq!(second, PAYLOAD[..5]);
+        let mut new = TcpStream::connect(proxy.addr()).await.expect("connect");
+        let (fresh, _) = read_until(&mut new, PAYLOAD.len(), Duration::from_millis(500)).await;
+        assert_eq!(
+            fresh,
+            PAYLOAD[..5],
+            "a new connection gets its own five bytes"
+        );
     }
 }

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_core::future::BoxFuture;
-use pool_core::{PgConnector, Pool};
+use pool_core::{Connector, Pool};
 use sqlx::PgConnection;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -52,13 +52,13 @@ pub struct Load {
 
 impl Load {
     /// `tasks` tasks running `SELECT 1` on `pool`.
-    pub fn start(pool: &Pool<PgConnector>, tasks: usize) -> Self {
+    pub fn start<C: super::PgLike>(pool: &Pool<C>, tasks: usize) -> Self {
         Self::start_with(pool, tasks, select_one)
     }
 
     /// `tasks` tasks running `work` on `pool`. A failed op is followed by a 5 ms pause, as a
     /// service would retry.
-    pub fn start_with(pool: &Pool<PgConnector>, tasks: usize, work: Work) -> Self {
+    pub fn start_with<C: super::PgLike>(pool: &Pool<C>, tasks: usize, work: Work) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let shared = Arc::new(Shared::default());
         let tasks = (0..tasks)

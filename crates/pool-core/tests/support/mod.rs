@@ -12,14 +12,20 @@ use std::error::Error as StdError;
 use std::time::Duration;
 
 use pool_config::{PoolSettings, Profile, Secret, SslMode};
-use pool_core::{PgConnector, Pool, PoolOptions};
+use pool_core::{Connector, PgConnector, Pool, PoolOptions};
 use pool_testkit::{APP_PASSWORD, APP_USER, SUPERUSER, SUPERUSER_PASSWORD, TestDatabase};
 use sqlx::Connection as _;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
 
 pub use capture::{assert_no_secrets, capture_logs, logged};
-pub use load::{Load, LoadReport};
+pub use load::{Load, LoadReport, Work, select_one};
 pub use watch::{Watch, WatchReport};
+
+/// A connector of sqlx PostgreSQL connections: [`PgConnector`], or a test's wrapper around
+/// it.
+pub trait PgLike: Connector<Connection = PgConnection, Error = sqlx::Error> {}
+
+impl<C: Connector<Connection = PgConnection, Error = sqlx::Error>> PgLike for C {}
 
 /// Any error, for tests that use `?` on testkit (anyhow) and sqlx results alike.
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
@@ -160,8 +166,8 @@ pub fn rss_bytes() -> u64 {
 }
 
 /// Waits until the pool's counts satisfy `check`, up to `limit`.
-pub async fn stats_until(
-    pool: &Pool<PgConnector>,
+pub async fn stats_until<C: Connector>(
+    pool: &Pool<C>,
     limit: Duration,
     check: impl Fn(&pool_core::PoolStats) -> bool,
 ) -> pool_core::PoolStats {
@@ -178,8 +184,8 @@ pub async fn stats_until(
 /// Checks out `max` connections at once (each within `settings.acquire_timeout` plus
 /// slack), runs a query on each, and checks the server at `host:port` sees exactly that many
 /// of the pool's connections: no slot was lost. Releases them before returning.
-pub async fn assert_full_capacity(
-    pool: &Pool<PgConnector>,
+pub async fn assert_full_capacity<C: PgLike>(
+    pool: &Pool<C>,
     settings: &PoolSettings,
     host: &str,
     port: u16,
@@ -207,4 +213,17 @@ pub async fn assert_full_capacity(
         .await
         .expect("count backends");
     assert_eq!(seen, i64::from(max), "server connections of the pool");
+}
+
+/// Threads of this process named `name` (as `/proc` shows it, at most 15 bytes): the
+/// workers and blocking threads of a runtime built with that `thread_name`.
+pub fn threads_named(name: &str) -> usize {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    tasks
+        .filter_map(Result::ok)
+        .filter_map(|task| std::fs::read_to_string(task.path().join("comm")).ok())
+        .filter(|comm| comm.trim_end() == name)
+        .count()
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use pool_core::{PgConnector, Pool};
+use pool_core::{Connector, Pool};
 use sqlx::Connection as _;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use tokio::task::JoinHandle;
@@ -53,7 +53,7 @@ pub struct Watch {
 
 impl Watch {
     /// Watches `pool`, and its connections on the server `admin` reaches.
-    pub fn start(pool: &Pool<PgConnector>, admin: PgConnectOptions, app: &str) -> Self {
+    pub fn start<C: Connector>(pool: &Pool<C>, admin: PgConnectOptions, app: &str) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let stats = {
             let pool = pool.clone();
