@@ -95,6 +95,12 @@ impl<C: Connector> PooledConnection<C> {
     /// Dropping the future midway leaves the answer pending on the connection, which is then
     /// drained or discarded when it is returned, never handed out as it is.
     pub async fn backend_pid(&mut self) -> Option<i32> {
+        let limit = self.inner.options.validation_timeout_or_default();
+        self.ask_backend_pid(limit).await
+    }
+
+    /// `backend_pid`, asked within `limit`.
+    async fn ask_backend_pid(&mut self, limit: Duration) -> Option<i32> {
         let inner = &self.inner;
         let live = self
             .live
@@ -103,7 +109,6 @@ impl<C: Connector> PooledConnection<C> {
         if live.pid_asked {
             return live.backend_pid;
         }
-        let limit = inner.options.validation_timeout_or_default();
         let asked = tokio::time::timeout(limit, inner.connector.backend_pid(&mut live.conn)).await;
         live.pid_asked = true;
         match asked {
@@ -177,23 +182,20 @@ impl<C: Connector> PooledConnection<C> {
 
     /// The connection and the bookkeeping a timed unit of work needs, borrowed apart; with a
     /// `query_timeout`, the backend pid is known first so the timeout can cancel the work.
+    /// The work's deadline counts from here: asking the pid uses part of it, never more.
     pub(crate) async fn timed_parts(&mut self) -> (&mut C::Connection, Work<'_, C>) {
-        if self.inner.options.query_timeout.is_some() {
-            self.backend_pid().await;
+        let started = Instant::now();
+        if let Some(limit) = self.inner.options.query_timeout {
+            let ask_within = limit.min(self.inner.options.validation_timeout_or_default());
+            self.ask_backend_pid(ask_within).await;
         }
-        self.parts()
-    }
-
-    fn parts(&mut self) -> (&mut C::Connection, Work<'_, C>) {
         let live = self
             .live
             .as_mut()
             .unwrap_or_else(|| unreachable!("connection taken before drop"));
         let backend_pid = live.backend_pid;
-        (
-            &mut live.conn,
-            Work::new(&self.inner, &mut self.discard, backend_pid),
-        )
+        let work = Work::new(&self.inner, &mut self.discard, backend_pid, started);
+        (&mut live.conn, work)
     }
 }
 

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures_core::Stream;
+use tokio::time::Instant;
 
 use super::Inner;
 use crate::connector::Connector;
@@ -24,6 +25,9 @@ pub(crate) struct Work<'a, C: Connector> {
     inner: &'a Arc<Inner<C>>,
     discard: &'a mut Option<CloseReason>,
     backend_pid: Option<i32>,
+    /// When the next unit of work began, if before it is run (asking the backend pid is
+    /// part of the first unit's time); later units begin when they are run.
+    began: Option<Instant>,
 }
 
 impl<C: Connector> std::fmt::Debug for Work<'_, C> {
@@ -40,12 +44,22 @@ impl<'a, C: Connector> Work<'a, C> {
         inner: &'a Arc<Inner<C>>,
         discard: &'a mut Option<CloseReason>,
         backend_pid: Option<i32>,
+        began: Instant,
     ) -> Self {
         Work {
             inner,
             discard,
             backend_pid,
+            began: Some(began),
         }
+    }
+
+    /// When the unit of work about to run times out.
+    fn deadline(&mut self) -> Option<Instant> {
+        let began = self.began.take().unwrap_or_else(Instant::now);
+        let limit = self.inner.options.query_timeout?;
+        // Durations are validated far below the clock's range; saturate all the same.
+        Some(began.checked_add(limit).unwrap_or(began))
     }
 
     /// The same connection's work, borrowed for a shorter while (a nested transaction).
@@ -54,6 +68,7 @@ impl<'a, C: Connector> Work<'a, C> {
             inner: self.inner,
             discard: &mut *self.discard,
             backend_pid: self.backend_pid,
+            began: self.began.take(),
         }
     }
 
@@ -66,8 +81,8 @@ impl<'a, C: Connector> Work<'a, C> {
         // Cancel safety: until the work finishes the connection is marked for discarding, so
         // dropping this future midway never hands a half-used connection to someone else.
         let previous = self.discard.replace(CloseReason::Discarded);
-        let outcome = match self.inner.options.query_timeout {
-            Some(limit) => tokio::time::timeout(limit, fut).await.ok(),
+        let outcome = match self.deadline() {
+            Some(deadline) => tokio::time::timeout_at(deadline, fut).await.ok(),
             None => Some(fut.await),
         };
         let Some(result) = outcome else {
@@ -79,17 +94,15 @@ impl<'a, C: Connector> Work<'a, C> {
 
     /// Streams `stream` under `query_timeout`: once it runs out, the stream yields the
     /// timeout error and ends.
-    pub(crate) fn timed_stream<S, T, E>(self, stream: S) -> TimedStream<'a, S, C>
+    pub(crate) fn timed_stream<S, T, E>(mut self, stream: S) -> TimedStream<'a, S, C>
     where
         S: Stream<Item = Result<T, E>> + Unpin,
         E: From<PoolError> + 'static,
     {
         let previous = self.discard.replace(CloseReason::Discarded);
         let deadline = self
-            .inner
-            .options
-            .query_timeout
-            .map(|limit| Box::pin(tokio::time::sleep(limit)));
+            .deadline()
+            .map(|deadline| Box::pin(tokio::time::sleep_until(deadline)));
         TimedStream {
             work: self,
             stream,

@@ -274,8 +274,6 @@ async fn an_observer_panicking_in_on_acquire_strands_no_waiter() -> TestResult {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "finding: when on_acquire panics, the connection it was handing out stays counted \
-            in use for good: one slot of max is lost per panic"]
 async fn an_observer_panicking_in_on_acquire_leaves_the_counts_right() -> TestResult {
     observer_panics(
         "panic-on-acquire-counts",
@@ -291,8 +289,6 @@ async fn an_observer_panicking_in_on_release_strands_no_waiter() -> TestResult {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "finding: when on_release panics, the returned connection stays counted in use \
-            for good: one slot of max is lost per panic"]
 async fn an_observer_panicking_in_on_release_leaves_the_counts_right() -> TestResult {
     observer_panics(
         "panic-on-release-counts",

@@ -244,9 +244,6 @@ async fn result_stalled_mid_message_ends_at_the_query_timeout_and_the_connection
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "finding: on a connection whose backend pid is not known yet, run() first asks \
-            for it under validation_timeout and only then starts the query_timeout, so a \
-            stalled link holds the unit of work for validation_timeout + query_timeout"]
 async fn a_stall_on_a_connection_not_used_through_run_before_ends_at_the_query_timeout()
 -> TestResult {
     let (mut f, proxy) = proxied("stall-cold").await?;
