@@ -360,7 +360,13 @@ fn server_budget<'a>(
     for (name, s) in pools {
         let entry = servers.entry((&s.host, s.port)).or_default();
         entry.0.push(name);
-        entry.1 = entry.1.saturating_add(u64::from(s.max_connections));
+        // A pool with a query_timeout opens one more connection, for a moment, to cancel
+        // a timed-out query on the server (one at a time per pool).
+        let cancels = u64::from(s.query_timeout.is_some());
+        entry.1 = entry
+            .1
+            .saturating_add(u64::from(s.max_connections))
+            .saturating_add(cancels);
     }
     servers
         .into_values()
@@ -371,9 +377,10 @@ fn server_budget<'a>(
             key: "max_connections".to_owned(),
             value: total.to_string(),
             message: format!(
-                "{total} per instance × {instances} instance(s) = {} connections, above the \
-                 server's max_connections ({server_max}) minus {} reserved: lower \
-                 max_connections or put PgBouncer in front",
+                "{total} per instance (max_connections, plus one per pool with a \
+                 query_timeout to cancel timed-out queries) × {instances} instance(s) = {} \
+                 connections, above the server's max_connections ({server_max}) minus {} \
+                 reserved: lower max_connections or put PgBouncer in front",
                 total.saturating_mul(instances),
                 context.reserved_connections
             ),

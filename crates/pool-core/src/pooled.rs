@@ -194,7 +194,8 @@ impl<C: Connector> PooledConnection<C> {
             .as_mut()
             .unwrap_or_else(|| unreachable!("connection taken before drop"));
         let backend_pid = live.backend_pid;
-        let work = Work::new(&self.inner, &mut self.discard, backend_pid, started);
+        let cancel = &mut live.cancel;
+        let work = Work::new(&self.inner, &mut self.discard, cancel, backend_pid, started);
         (&mut live.conn, work)
     }
 }

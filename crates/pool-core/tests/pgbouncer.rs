@@ -384,3 +384,59 @@ async fn transaction_mode_named_statements_collide_across_clients() -> TestResul
     eprintln!("PgBouncer transaction mode, named statements of two clients: {text}");
     Ok(())
 }
+
+/// A query timeout behind PgBouncer in session mode cancels the pool's own backend and
+/// nobody else's: the timed-out connection stays open until its cancel has run, so
+/// PgBouncer cannot lend that server connection to another client first. Here PgBouncer
+/// holds two server connections; a second client waits for one while the pool's query times
+/// out, and a third lets go of the other only after the cancel has queued behind it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_timeout_behind_pgbouncer_never_cancels_another_clients_query() -> TestResult {
+    let mut b = bounced("bouncer-cancel", PoolMode::Session).await?;
+    let mut admin = PgConnection::connect_with(&b.bouncer.admin_options()).await?;
+    sqlx::raw_sql("SET default_pool_size = 2")
+        .execute(&mut admin)
+        .await?;
+    let _ = admin.close().await;
+    b.settings.max_connections = 1;
+    b.settings.query_timeout = Some(Duration::from_millis(300));
+    b.settings.connect_timeout = Duration::from_secs(2);
+    let pool = b.pool();
+    let client = support::client_options(&b.settings);
+
+    // The other server connection goes to a client that lets go of it after 600 ms.
+    let mut holder = PgConnection::connect_with(&client).await?;
+    sqlx::raw_sql("SELECT 1").execute(&mut holder).await?;
+    let timed_out = tokio::spawn({
+        let pool = pool.clone();
+        async move {
+            pool.run(|c| {
+                Box::pin(async move { sqlx::raw_sql("SELECT pg_sleep(5)").execute(c).await })
+            })
+            .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Waits for a server connection from here on: the first PgBouncer can lend it.
+    let bystander = tokio::spawn(async move {
+        let mut conn = PgConnection::connect_with(&client).await?;
+        let result = sqlx::raw_sql("SELECT pg_sleep(1)").execute(&mut conn).await;
+        let _ = conn.close().await;
+        result.map(drop)
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let _ = holder.close().await;
+
+    let error = timed_out.await?.expect_err("the pool's query timed out");
+    assert!(
+        error_text(&error).contains("while running a query"),
+        "{error}"
+    );
+    let bystander = bystander.await?;
+    eprintln!("a query timeout behind PgBouncer: the other client's query: {bystander:?}");
+    assert!(
+        bystander.is_ok(),
+        "the cancel for the pool's timed-out query reached another client: {bystander:?}"
+    );
+    Ok(())
+}

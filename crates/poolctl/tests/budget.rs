@@ -54,30 +54,28 @@ fn assert_over_budget(output: &Output, expected: &str) {
 
 #[test]
 fn the_reserved_connections_come_off_the_servers_max() {
-    // 58 fit in 61 - 3; not in 60 - 3.
-    assert_within_budget(&check(1, 61, None));
+    // 50 + 8 connections and one per pool to cancel timed-out queries: 60 fit in 63 - 3;
+    // not in 62 - 3.
+    assert_within_budget(&check(1, 63, None));
     assert_over_budget(
-        &check(1, 60, None),
-        "58 per instance × 1 instance(s) = 58 connections, above the server's \
-         max_connections (60) minus 3 reserved",
+        &check(1, 62, None),
+        "× 1 instance(s) = 60 connections, above the server's max_connections (62) minus 3 \
+         reserved",
     );
-    // With nothing reserved, 58 fit in 58.
-    assert_within_budget(&check(1, 58, Some(0)));
-    assert_over_budget(&check(1, 58, Some(1)), "minus 1 reserved");
+    // With nothing reserved, 60 fit in 60.
+    assert_within_budget(&check(1, 60, Some(0)));
+    assert_over_budget(&check(1, 60, Some(1)), "minus 1 reserved");
 }
 
 #[test]
 fn every_instance_counts() {
-    // 3 × 58 = 174 fit in 177 - 3; a fourth instance does not.
-    assert_within_budget(&check(3, 177, None));
-    assert_over_budget(
-        &check(4, 177, None),
-        "58 per instance × 4 instance(s) = 232 connections",
-    );
+    // 3 × 60 = 180 fit in 183 - 3; a fourth instance does not.
+    assert_within_budget(&check(3, 183, None));
+    assert_over_budget(&check(4, 183, None), "× 4 instance(s) = 240 connections");
 }
 
 #[test]
 fn the_secret_is_never_shown() {
-    let output = check(4, 177, None);
+    let output = check(4, 183, None);
     assert!(!text(&output).contains("budget-test-secret"));
 }

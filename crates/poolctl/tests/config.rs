@@ -156,7 +156,7 @@ fn instances_and_server_limit_check_the_connection_budget() {
     let output = poolctl(&[&args[..], &["--instances", "2"]].concat(), &PRODUCTION);
     assert_exit(&output, 1);
     assert!(
-        stdout(&output).contains("58 per instance × 2 instance(s) = 116 connections"),
+        stdout(&output).contains("× 2 instance(s) = 120 connections"),
         "{}",
         both(&output)
     );

@@ -105,14 +105,15 @@ fn pools_times_instances_must_fit_the_servers_budget() {
         server_max_connections: Some(server),
         ..LintContext::default()
     };
-    // (20 + 8) × 3 = 84 ≤ 100 - 3.
+    // Each pool has a query_timeout, so each counts one connection more (the cancel of a
+    // timed-out query): (21 + 9) × 3 = 90 ≤ 100 - 3.
     assert!(
         settings
             .lint(&context(3, 100))
             .iter()
             .all(|f| f.key != "max_connections")
     );
-    // (20 + 8) × 4 = 112 > 97.
+    // (21 + 9) × 4 = 120 > 97.
     let findings: Vec<_> = settings
         .lint(&context(4, 100))
         .into_iter()
@@ -122,7 +123,20 @@ fn pools_times_instances_must_fit_the_servers_budget() {
     assert_eq!(findings[0].level, Level::Warn);
     assert_eq!(findings[0].pool, "default, replica");
     assert!(
-        findings[0].message.contains("112 connections"),
+        findings[0].message.contains("120 connections"),
+        "{findings:?}"
+    );
+    // Without a query_timeout nothing is cancelled: (20 + 8) × 4 = 112.
+    let untimed = Fixture::with(&[(
+        "default.toml",
+        "max_connections = 20\nquery_timeout = 0\n[pools.replica]\nmax_connections = 8",
+    )])
+    .load(&[]);
+    let findings = untimed.lint(&context(4, 100));
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.message.contains("112 connections")),
         "{findings:?}"
     );
     // Without the server's limit there is nothing to compare against.

@@ -78,6 +78,7 @@ impl<C: Connector> Inner<C> {
                     use_count: 0,
                     last_used: now_ms,
                     last_checked: now_ms,
+                    cancel: None,
                 }))
             }
             Ok(Err(error)) => {

@@ -24,6 +24,12 @@ pub(crate) struct LiveState<T> {
     pub(crate) last_used: u64,
     /// When the pool last saw it work (opened, validated, pinged), in coarse ms.
     pub(crate) last_checked: u64,
+    /// The cancel of its backend's work after a query timeout, while under way: the
+    /// connection is held (and counted) until it ends, so the server never runs the
+    /// cancelled work beside a replacement, and a late cancel can never reach a backend
+    /// that serves someone else (PgBouncer lends a server connection on once the client
+    /// connection closes).
+    pub(crate) cancel: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl<T> LiveState<T> {
@@ -39,6 +45,7 @@ impl<T> LiveState<T> {
             use_count: 0,
             last_used: 0,
             last_checked: 0,
+            cancel: None,
         })
     }
 

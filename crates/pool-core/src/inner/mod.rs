@@ -59,6 +59,10 @@ pub(crate) struct Inner<C: Connector> {
     timer_notify: Arc<Notify>,
     clock: CoarseClock,
     logs: LogLimits,
+    /// Cancels of timed-out queries under way at once (each on a connection of its own,
+    /// beside `max_connections`): one, so a storm of timeouts costs the server one extra
+    /// connection, not one per timeout.
+    cancels: tokio::sync::Semaphore,
 }
 
 /// Aligns its content to two cache lines (the unit adjacent-line prefetchers pull in), so
@@ -92,6 +96,7 @@ impl<C: Connector> Inner<C> {
             timer_notify: Arc::new(Notify::new()),
             clock: CoarseClock::new(),
             logs: LogLimits::default(),
+            cancels: tokio::sync::Semaphore::new(1),
         }
     }
 
@@ -149,13 +154,18 @@ impl<C: Connector> Inner<C> {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        match Handle::try_current().ok().or_else(|| self.runtime.clone()) {
-            Some(handle) => {
-                drop(handle.spawn(fut));
-                true
-            }
-            None => false,
-        }
+        self.spawn_task(fut).is_some()
+    }
+
+    /// `spawn`, keeping the task's handle.
+    pub(crate) fn spawn_task<F>(&self, fut: F) -> Option<tokio::task::JoinHandle<()>>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let handle = Handle::try_current()
+            .ok()
+            .or_else(|| self.runtime.clone())?;
+        Some(handle.spawn(fut))
     }
 
     /// Timers need a tokio runtime: without one, an error rather than tokio's panic.

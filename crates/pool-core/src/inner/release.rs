@@ -31,6 +31,10 @@ impl<C: Connector> Inner<C> {
         if let (Some(since), Some(now)) = (since, next_since) {
             self.notify(|obs| obs.on_release(now.saturating_duration_since(since)));
         }
+        if let Some(cancel) = live.cancel.take().filter(|cancel| !cancel.is_finished()) {
+            self.retire_after_cancel(live, key, cancel, discard);
+            return;
+        }
         let now = self.clock.now();
         let reason = discard.or_else(|| self.retire_reason(&live, now));
         let dirty = reason.is_none()
@@ -48,6 +52,24 @@ impl<C: Connector> Inner<C> {
                 st.give_back(live, next_since);
             }
         }
+    }
+
+    /// A connection whose timed-out query is being cancelled came back: it stays open (and
+    /// counted in use) until the cancel ends, then goes.
+    fn retire_after_cancel(
+        self: &Arc<Self>,
+        live: Live<C::Connection>,
+        key: usize,
+        cancel: tokio::task::JoinHandle<()>,
+        discard: Option<CloseReason>,
+    ) {
+        self.lock().end_checkout(key);
+        // Cancel safety: guarded, so a task that never runs retires it all the same.
+        let guard = LiveGuard::new(self, live);
+        let _ = self.spawn(async move {
+            let _ = cancel.await;
+            guard.retire(discard.unwrap_or(CloseReason::Discarded));
+        });
     }
 
     /// Why a connection that came back must not be reused, if it must not.

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures_core::Stream;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::Inner;
@@ -24,6 +25,8 @@ use crate::stats::CloseReason;
 pub(crate) struct Work<'a, C: Connector> {
     inner: &'a Arc<Inner<C>>,
     discard: &'a mut Option<CloseReason>,
+    /// Where the cancel of a timed-out query is kept (see `LiveState::cancel`).
+    cancel: &'a mut Option<JoinHandle<()>>,
     backend_pid: Option<i32>,
     /// When the next unit of work began, if before it is run (asking the backend pid is
     /// part of the first unit's time); later units begin when they are run.
@@ -43,12 +46,14 @@ impl<'a, C: Connector> Work<'a, C> {
     pub(crate) fn new(
         inner: &'a Arc<Inner<C>>,
         discard: &'a mut Option<CloseReason>,
+        cancel: &'a mut Option<JoinHandle<()>>,
         backend_pid: Option<i32>,
         began: Instant,
     ) -> Self {
         Work {
             inner,
             discard,
+            cancel,
             backend_pid,
             began: Some(began),
         }
@@ -67,6 +72,7 @@ impl<'a, C: Connector> Work<'a, C> {
         Work {
             inner: self.inner,
             discard: &mut *self.discard,
+            cancel: &mut *self.cancel,
             backend_pid: self.backend_pid,
             began: self.began.take(),
         }
@@ -126,14 +132,16 @@ impl<'a, C: Connector> Work<'a, C> {
 
     /// The work ran out of `query_timeout`: the connection stays marked for discarding and
     /// the server is asked to cancel the backend's work.
-    fn timed_out<E: From<PoolError>>(&self) -> E {
+    fn timed_out<E: From<PoolError>>(&mut self) -> E {
         let elapsed = self.inner.options.query_timeout.unwrap_or_default();
         if let Some(suppressed) = self.inner.admit(&self.inner.logs.query_timeout) {
             tracing::warn!(pool = %self.inner.name(), ?elapsed, backend_pid = self.backend_pid, suppressed_warnings = suppressed, "query timed out; connection discarded");
         }
         self.inner.timed_out(TimeoutPhase::Query);
-        if let Some(pid) = self.backend_pid {
-            self.inner.cancel_in_background(pid);
+        if let Some(pid) = self.backend_pid
+            && self.cancel.is_none()
+        {
+            *self.cancel = self.inner.cancel_in_background(pid);
         }
         E::from(PoolError::Timeout {
             pool: self.inner.name().clone(),
@@ -199,17 +207,23 @@ impl<S, C: Connector> std::fmt::Debug for TimedStream<'_, S, C> {
 }
 
 impl<C: Connector> Inner<C> {
-    /// Asks the server to stop what `pid` runs, bounded (a fresh connection may be needed).
-    fn cancel_in_background(self: &Arc<Self>, pid: i32) {
+    /// Asks the server to stop what `pid` runs, one cancel at a time per pool (each needs a
+    /// connection of its own), bounded by twice `connect_timeout`, waiting for its turn
+    /// included. Returns the task, which the timed-out connection waits for before it
+    /// closes.
+    fn cancel_in_background(self: &Arc<Self>, pid: i32) -> Option<JoinHandle<()>> {
         let inner = Arc::clone(self);
         let limit = self.options.connect_timeout.saturating_mul(2);
-        let _ = self.spawn(async move {
-            if tokio::time::timeout(limit, inner.connector.cancel(pid))
-                .await
-                .is_err()
-            {
-                tracing::warn!(pool = %inner.name(), pid, "cancelling the backend timed out");
+        self.spawn_task(async move {
+            let cancel = async {
+                let Ok(_turn) = inner.cancels.acquire().await else {
+                    return;
+                };
+                inner.connector.cancel(pid).await;
+            };
+            if tokio::time::timeout(limit, cancel).await.is_err() {
+                tracing::warn!(pool = %inner.name(), pid, ?limit, "cancelling the backend timed out; the server's statement_timeout ends its work");
             }
-        });
+        })
     }
 }

@@ -12,6 +12,7 @@ mod auth;
 mod blackhole;
 mod bouncer;
 mod cancellation;
+mod cancels;
 mod close;
 mod direct;
 mod failover;

@@ -92,6 +92,19 @@ pub fn pool(name: &str, settings: &PoolSettings) -> Pool<PgConnector> {
     pool_with(name, settings, |o| o)
 }
 
+/// Options of a plain client (no pool) reaching the same database as `settings`, as the
+/// same role, under the application_name `bystander`.
+pub fn client_options(settings: &PoolSettings) -> PgConnectOptions {
+    PgConnectOptions::new_without_pgpass()
+        .host(&settings.host)
+        .port(settings.port)
+        .username(&settings.username)
+        .password(settings.password.expose())
+        .database(&settings.database)
+        .ssl_mode(PgSslMode::Disable)
+        .application_name("bystander")
+}
+
 /// Superuser options for the `postgres` database of the server at `host:port`.
 pub fn admin_options(host: &str, port: u16) -> PgConnectOptions {
     PgConnectOptions::new_without_pgpass()
