@@ -11,6 +11,16 @@ use crate::{ConfigError, ConfigErrors, PgBouncerMode, Profile};
 /// Connect and acquire timeouts below this cannot be met by a real network (HikariCP's floor).
 pub(crate) const MIN_WAIT: Duration = Duration::from_millis(250);
 
+/// The longest any duration setting may be (the pool refuses longer ones too): far past any
+/// sensible timeout or lifetime, and far below what a clock can hold.
+pub(crate) const LONGEST: Duration = Duration::from_secs(365 * 86_400);
+
+/// PostgreSQL's own ceiling on `max_connections`.
+pub(crate) const MAX_CONNECTIONS: u32 = 262_143;
+
+/// The largest `statement_timeout` the server accepts: 2^31 − 1 ms (about 24.8 days).
+pub(crate) const MAX_STATEMENT_TIMEOUT: Duration = Duration::from_millis(i32::MAX as u64);
+
 /// Adds every rule `pool` breaks to `errors`.
 pub(crate) fn check_pool(profile: Profile, pool: &NamedPool, errors: &mut ConfigErrors) {
     let s = &pool.settings;
@@ -51,6 +61,41 @@ pub(crate) fn check_pool(profile: Profile, pool: &NamedPool, errors: &mut Config
                     .to_owned(),
             ));
         }
+    }
+    if s.max_connections > MAX_CONNECTIONS {
+        errors.push(invalid(
+            "max_connections",
+            format!("at most {MAX_CONNECTIONS}, the most any PostgreSQL server accepts"),
+        ));
+    }
+    for (key, value) in [
+        ("idle_timeout", s.idle_timeout),
+        ("connect_timeout", Some(s.connect_timeout)),
+        ("acquire_timeout", Some(s.acquire_timeout)),
+        ("max_lifetime", s.max_lifetime),
+        ("lifetime_jitter", Some(s.lifetime_jitter)),
+        ("query_timeout", s.query_timeout),
+        ("validate_after_idle", s.validate_after_idle),
+        ("keepalive_interval", s.keepalive_interval),
+        ("leak_detection_threshold", s.leak_detection_threshold),
+    ] {
+        if value.is_some_and(|d| d > LONGEST) {
+            errors.push(invalid(
+                key,
+                "a duration of at most 365 days, like \"30m\" or 1800000 (milliseconds)".to_owned(),
+            ));
+        }
+    }
+    if let Some(statement) = s.statement_timeout
+        && (statement > MAX_STATEMENT_TIMEOUT || statement < Duration::from_millis(1))
+    {
+        errors.push(invalid(
+            "statement_timeout",
+            "0 (off) or a duration from 1ms to 2147483647ms (about 24.8 days), the range the \
+             server accepts: the server counts whole milliseconds, so less than 1ms would turn \
+             it off"
+                .to_owned(),
+        ));
     }
     if s.pgbouncer == Some(PgBouncerMode::Transaction) && s.statement_timeout.is_some() {
         errors.push(invalid(

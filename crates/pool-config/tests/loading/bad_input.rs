@@ -53,6 +53,34 @@ fn negative_and_zero_values_are_refused_where_not_allowed() {
 }
 
 #[test]
+fn values_past_what_the_pool_or_the_server_can_hold_are_refused() {
+    let fixture = Fixture::with(&[(
+        "default.toml",
+        "max_connections = 4294967295\nmin_connections = 0\nacquire_timeout = \"500000000y\"\n\
+         max_lifetime = \"400days\"\nstatement_timeout = \"25days\"\n\
+         [pools.replica]\nstatement_timeout = \"500us\"",
+    )]);
+    let errors = fixture.errors(&[]);
+    assert_one_error(
+        &errors,
+        &["`max_connections` = 4294967295", "at most 262143"],
+    );
+    assert_one_error(&errors, &["`acquire_timeout`", "at most 365 days"]);
+    assert_one_error(&errors, &["`max_lifetime`", "at most 365 days"]);
+    assert_one_error(
+        &errors,
+        &["`statement_timeout` = 25days", "from 1ms to 2147483647ms"],
+    );
+    assert_one_error(
+        &errors,
+        &[
+            "`pools.replica.statement_timeout`",
+            "less than 1ms would turn it off",
+        ],
+    );
+}
+
+#[test]
 fn zero_disables_optional_limits_without_error() {
     let fixture = Fixture::with(&[(
         "default.toml",
