@@ -152,7 +152,7 @@ impl PoolOptions {
     }
 
     /// Client-side deadline of one unit of work run through
-    /// [`PooledConnection::run`](crate::PooledConnection::run), [`Pool::run`] or the pool's
+    /// [`PooledConnection::run`](crate::PooledConnection::run), [`Pool::run`](crate::Pool::run) or the pool's
     /// sqlx executor. Default: 30 s.
     pub fn query_timeout(mut self, d: impl Into<Option<Duration>>) -> Self {
         self.query_timeout = nonzero(d.into());
