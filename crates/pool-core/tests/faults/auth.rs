@@ -65,3 +65,48 @@ async fn wrong_password_fails_at_once_with_an_authentication_error() -> TestResu
     ]);
     Ok(())
 }
+
+/// A wrong password under load: every caller learns it at once, and the server sees logins
+/// at the backoff pace (at most `max_connections` per backoff step), not one per request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_password_under_load_costs_the_server_logins_at_the_backoff_pace() -> TestResult {
+    let mut f = Fixture::start("auth-storm").await?;
+    // A login (SCRAM in a debug build, on a busy machine) can take over a second: the
+    // refusal must arrive, not the connect timeout.
+    f.patient(Duration::from_secs(5), Duration::from_secs(6));
+    f.settings.password = Secret::new(WRONG_PASSWORD);
+    let pool = crate::support::pool("auth-storm", &f.settings);
+    let log = f.server.state_dir().join("postgres.log");
+    let refused_logins = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .matches("password authentication failed")
+            .count()
+    };
+    let before = refused_logins();
+    let started = Instant::now();
+    let mut callers = 0;
+    while started.elapsed() < Duration::from_secs(3) {
+        let burst = futures_util::future::join_all((0..100).map(|_| pool.acquire())).await;
+        for outcome in burst {
+            assert!(
+                matches!(outcome, Err(PoolError::Authentication { .. })),
+                "every caller learns the password is wrong: {outcome:?}"
+            );
+            callers += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let logins = refused_logins() - before;
+    eprintln!(
+        "fault 6b (wrong password under load): {callers} callers in 3 s all failed at once; \
+         the server logged {logins} refused logins ({} connect failures counted by the pool)",
+        pool.stats().connect_failures
+    );
+    assert!(callers >= 1000, "the load ran: {callers} callers");
+    assert!(
+        logins <= callers / 10,
+        "{logins} logins for {callers} callers: logins must go at the backoff pace"
+    );
+    Ok(())
+}
