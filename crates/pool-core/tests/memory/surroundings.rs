@@ -332,6 +332,20 @@ async fn fifty_thousand_waiters_giving_up_at_once_leave_in_linear_time() {
     }
     assert_eq!(pool.stats().waiting, WAITERS as u32);
 
+    // Another thread asks for the stats throughout: each answer comes quickly.
+    let leaving = Arc::new(AtomicBool::new(true));
+    let observer = std::thread::spawn({
+        let (pool, leaving) = (pool.clone(), Arc::clone(&leaving));
+        move || {
+            let mut slowest = Duration::ZERO;
+            while leaving.load(Ordering::Relaxed) {
+                let asked = std::time::Instant::now();
+                let _ = pool.stats();
+                slowest = slowest.max(asked.elapsed());
+            }
+            slowest
+        }
+    });
     // Newest first: the order in which a queue that searches for the leaver scans it whole
     // every time.
     let started = std::time::Instant::now();
@@ -339,6 +353,12 @@ async fn fifty_thousand_waiters_giving_up_at_once_leave_in_linear_time() {
         drop(waiter);
     }
     let took = started.elapsed();
+    leaving.store(false, Ordering::Relaxed);
+    let slowest_stats = observer.join().expect("the stats thread");
+    assert!(
+        slowest_stats < Duration::from_millis(250),
+        "stats() took up to {slowest_stats:?} while the waiters left"
+    );
     assert_eq!(pool.stats().waiting, 0);
     assert!(
         took < Duration::from_secs(3),
