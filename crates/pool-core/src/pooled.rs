@@ -36,6 +36,7 @@ pub struct PooledConnection<C: Connector> {
 }
 
 impl<C: Connector> PooledConnection<C> {
+    #[inline]
     pub(crate) fn new(inner: Arc<Inner<C>>, acquired: Acquired<C::Connection>) -> Self {
         let Acquired {
             checkout,
@@ -52,13 +53,13 @@ impl<C: Connector> PooledConnection<C> {
             discard: None,
         };
         // Told once the checkout is in its handle: an observer that panics cannot lose it.
-        conn.inner.notify(|obs| {
+        if conn.inner.is_observed() {
             let wait = match (wait_started, checkout.since) {
                 (Some(start), Some(now)) => now.saturating_duration_since(start),
                 _ => Duration::ZERO,
             };
-            obs.on_acquire(wait);
-        });
+            conn.inner.notify(|obs| obs.on_acquire(wait));
+        }
         conn
     }
 

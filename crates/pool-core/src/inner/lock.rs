@@ -24,9 +24,6 @@ pub(crate) struct Locked<'a, C: Connector> {
     // Field order matters: `state` is dropped (unlocked) before `after` runs.
     state: MutexGuard<'a, State<C::Connection>>,
     after: AfterUnlock<'a, C>,
-    /// Connections in use and connects in flight when the lock was taken: `close()` is woken
-    /// when the count falls while closing.
-    outstanding: u32,
 }
 
 impl<C: Connector> Inner<C> {
@@ -36,14 +33,11 @@ impl<C: Connector> Inner<C> {
     pub(crate) fn lock(self: &Arc<Self>) -> Locked<'_, C> {
         let state = self.state.0.lock().unwrap_or_else(PoisonError::into_inner);
         Locked {
-            outstanding: state.outstanding(),
             state,
             after: AfterUnlock {
                 inner: self,
                 handoff: None,
-                more_handoffs: Vec::new(),
-                to_close: Vec::new(),
-                connects: 0,
+                rare: None,
                 wake_close: false,
             },
         }
@@ -64,11 +58,16 @@ impl<C: Connector> Locked<'_, C> {
         self.follow(released);
     }
 
+    #[inline]
     fn follow(&mut self, released: Released<C::Connection>) {
         match released {
             Released::Handoff(handoff) => self.deliver(handoff),
             Released::Idle => {}
-            Released::Close(live) => self.after.to_close.push((live, CloseReason::PoolClosed)),
+            Released::Close(live) => self
+                .after
+                .rare()
+                .to_close
+                .push((live, CloseReason::PoolClosed)),
         }
     }
 
@@ -76,7 +75,7 @@ impl<C: Connector> Locked<'_, C> {
     /// replacement connect starts if the waiters or `min_connections` need one.
     pub(crate) fn retire(&mut self, live: Live<C::Connection>, reason: CloseReason) {
         self.state.leave(reason);
-        self.after.to_close.push((live, reason));
+        self.after.rare().to_close.push((live, reason));
         self.start_connects();
     }
 
@@ -84,7 +83,10 @@ impl<C: Connector> Locked<'_, C> {
     /// unlock (a failure to start one is logged and its reservation given back).
     pub(crate) fn start_connects(&mut self) {
         let now_ms = self.after.inner.clock.now();
-        self.after.connects += self.state.reserve_connects(now_ms);
+        let reserved = self.state.reserve_connects(now_ms);
+        if reserved > 0 {
+            self.after.rare().connects += reserved;
+        }
     }
 
     /// Completes `handoff` after the unlock.
@@ -92,7 +94,7 @@ impl<C: Connector> Locked<'_, C> {
     pub(crate) fn deliver(&mut self, handoff: Handoff<C::Connection>) {
         match self.after.handoff {
             None => self.after.handoff = Some(handoff),
-            Some(_) => self.after.more_handoffs.push(handoff),
+            Some(_) => self.after.rare().more_handoffs.push(handoff),
         }
     }
 }
@@ -117,8 +119,7 @@ impl<C: Connector> Drop for Locked<'_, C> {
     #[inline]
     fn drop(&mut self) {
         self.state.check_invariants();
-        self.after.wake_close =
-            self.state.is_closing() && self.state.outstanding() < self.outstanding;
+        self.after.wake_close = self.state.take_close_wake();
         // The fields drop next, in order: the lock is released, then `after` runs.
     }
 }
@@ -128,13 +129,53 @@ struct AfterUnlock<'a, C: Connector> {
     inner: &'a Arc<Inner<C>>,
     /// The one hand-off of a release or a connect, without an allocation.
     handoff: Option<Handoff<C::Connection>>,
+    /// Everything else, allocated only when some path needs it: the common lock (an idle
+    /// connection taken or given back) checks two words on its way out.
+    rare: Option<Box<Rare<C::Connection>>>,
+    wake_close: bool,
+}
+
+/// The less common work after an unlock.
+struct Rare<T> {
     /// Further hand-offs (timeouts, a closing pool, failed connects).
-    more_handoffs: Vec<Handoff<C::Connection>>,
+    more_handoffs: Vec<Handoff<T>>,
     /// Connections that left the pool, already uncounted.
-    to_close: Vec<(Live<C::Connection>, CloseReason)>,
+    to_close: Vec<(Live<T>, CloseReason)>,
     /// Connects reserved, to spawn.
     connects: u32,
-    wake_close: bool,
+}
+
+impl<C: Connector> AfterUnlock<'_, C> {
+    fn rare(&mut self) -> &mut Rare<C::Connection> {
+        self.rare.get_or_insert_with(|| {
+            Box::new(Rare {
+                more_handoffs: Vec::new(),
+                to_close: Vec::new(),
+                connects: 0,
+            })
+        })
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn run_rare(inner: &Arc<Inner<C>>, rare: Rare<C::Connection>) {
+        let Rare {
+            more_handoffs,
+            to_close,
+            connects,
+        } = rare;
+        more_handoffs
+            .into_iter()
+            .for_each(|handoff| inner.complete(handoff));
+        for (live, reason) in to_close {
+            inner.close_in_background(live, reason);
+        }
+        if connects > 0
+            && let Err(error) = inner.spawn_connects(connects)
+        {
+            tracing::warn!(pool = %inner.name(), %error, "could not start a replacement connection");
+        }
+    }
 }
 
 impl<C: Connector> Drop for AfterUnlock<'_, C> {
@@ -144,20 +185,8 @@ impl<C: Connector> Drop for AfterUnlock<'_, C> {
         if let Some(handoff) = self.handoff.take() {
             inner.complete(handoff);
         }
-        if !self.more_handoffs.is_empty() {
-            std::mem::take(&mut self.more_handoffs)
-                .into_iter()
-                .for_each(|handoff| inner.complete(handoff));
-        }
-        if !self.to_close.is_empty() {
-            for (live, reason) in std::mem::take(&mut self.to_close) {
-                inner.close_in_background(live, reason);
-            }
-        }
-        if self.connects > 0
-            && let Err(error) = inner.spawn_connects(self.connects)
-        {
-            tracing::warn!(pool = %inner.name(), %error, "could not start a replacement connection");
+        if let Some(rare) = self.rare.take() {
+            Self::run_rare(inner, *rare);
         }
         if self.wake_close {
             inner.close_notify.notify_waiters();

@@ -31,9 +31,10 @@ impl<C: Connector> Inner<C> {
         if let (Some(since), Some(now)) = (since, next_since) {
             self.notify(|obs| obs.on_release(now.saturating_duration_since(since)));
         }
-        if let Some(cancel) = live.cancel.take().filter(|cancel| !cancel.is_finished()) {
-            self.retire_after_cancel(live, key, cancel, discard);
-            return;
+        if live.cancel.is_some()
+            && let Some(cancel) = live.cancel.take().filter(|cancel| !cancel.is_finished())
+        {
+            return self.retire_after_cancel(live, key, cancel, discard);
         }
         let now = self.clock.now();
         let reason = discard.or_else(|| self.retire_reason(&live, now));

@@ -90,6 +90,8 @@ pub(crate) struct State<T> {
     last_connect_error: Option<SharedError>,
     consecutive_failures: u32,
     refused: Option<Refused>,
+    /// A connection or a connect came back while closing: `close()` is to be woken.
+    wake_close: bool,
     counters: Counters,
     max: u32,
     min: u32,
@@ -109,6 +111,7 @@ impl<T> State<T> {
             last_connect_error: None,
             consecutive_failures: 0,
             refused: None,
+            wake_close: false,
             counters: Counters::default(),
             max,
             min,
@@ -158,6 +161,13 @@ impl<T> State<T> {
     #[inline]
     pub(crate) fn outstanding(&self) -> u32 {
         self.in_use + self.connecting
+    }
+
+    /// Whether a connection or a connect came back since the last call while the pool is
+    /// closing (its `close()` is to be woken).
+    #[inline]
+    pub(crate) fn take_close_wake(&mut self) -> bool {
+        std::mem::take(&mut self.wake_close)
     }
 
     /// What a waiting timeout reports: whether connects were under way, and the last connect
@@ -274,13 +284,19 @@ impl<T> State<T> {
 
     /// A connection counted as in use comes back clean: to the oldest waiter (checked out
     /// to it at `since`), else to the idle queue; closed if the pool is closing.
+    #[inline]
     pub(crate) fn give_back(&mut self, live: Live<T>, since: Option<Instant>) -> Released<T> {
         if self.closing {
             self.leave(CloseReason::PoolClosed);
             return Released::Close(live);
         }
         // Nobody waits (the common case): straight back, without a hand-off attempt.
-        match self.waiters.pick_oldest() {
+        let picked = if self.waiters.is_empty() {
+            None
+        } else {
+            self.waiters.pick_oldest()
+        };
+        match picked {
             None => {
                 self.in_use -= 1;
                 self.idle.push_back(live);
@@ -297,6 +313,7 @@ impl<T> State<T> {
     pub(crate) fn leave(&mut self, reason: CloseReason) {
         self.in_use -= 1;
         self.total -= 1;
+        self.wake_close |= self.closing;
         self.counters.closed.add(reason);
     }
 
@@ -305,6 +322,7 @@ impl<T> State<T> {
         self.checkouts.remove(key);
         self.in_use -= 1;
         self.total -= 1;
+        self.wake_close |= self.closing;
     }
 
     // ---- Connect ----
@@ -325,6 +343,7 @@ impl<T> State<T> {
     /// longer needed).
     pub(crate) fn unreserve_connects(&mut self, n: u32) {
         self.connecting -= n;
+        self.wake_close |= self.closing;
     }
 
     /// A reserved connect opened a connection: it goes to the oldest waiter or the idle
