@@ -9,7 +9,7 @@ use pool_testkit::APP_PASSWORD;
 use tokio::time::Instant;
 
 use crate::Fixture;
-use crate::support::{TestResult, WRONG_PASSWORD, assert_no_secrets, error_text, logged};
+use crate::support::{SLACK, TestResult, WRONG_PASSWORD, assert_no_secrets, error_text, logged};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_password_fails_at_once_with_an_authentication_error() -> TestResult {
@@ -46,7 +46,20 @@ async fn wrong_password_fails_at_once_with_an_authentication_error() -> TestResu
     // Rotating to the right password fixes the pool in place.
     let rotated = Instant::now();
     pool.connector().set_password(APP_PASSWORD);
-    let mut conn = pool.acquire().await?;
+    // Logins stay refused until the backoff after the last refusal has passed (at most the
+    // test pool's 500 ms cap): an acquire meanwhile fails at once with the refusal. On an
+    // idle machine the first acquire after the rotation often comes that soon.
+    let mut conn = loop {
+        match pool.acquire().await {
+            Ok(conn) => break conn,
+            Err(PoolError::Authentication { .. })
+                if rotated.elapsed() < Duration::from_millis(500) + SLACK =>
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(error) => return Err(error.into()),
+        }
+    };
     let one: i32 = sqlx::query_scalar("SELECT 1").fetch_one(&mut *conn).await?;
     assert_eq!(one, 1);
     let recovered = rotated.elapsed();

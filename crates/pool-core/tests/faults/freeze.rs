@@ -8,14 +8,22 @@ use tokio::time::Instant;
 use crate::Fixture;
 use crate::support::{TestResult, assert_no_secrets};
 
-const FROZEN_FOR: Duration = Duration::from_secs(4);
+/// Each login after the thaw must fit in it: on a loaded two-core machine (builds and
+/// other tests beside) a debug build's login takes about a second when the pool opens
+/// seven at once, and with a 1 s timeout none might ever finish.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+const QUERY_TIMEOUT: Duration = Duration::from_millis(1500);
+/// Long enough for the whole sequence while frozen: the queries under way run out of
+/// their query timeout, their connections go, the connects that replace them run out of
+/// theirs, and the callers waiting on them run out of their acquire timeout, carrying it.
+const FROZEN_FOR: Duration = Duration::from_secs(8);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn frozen_server_fails_acquires_at_their_deadline_and_recovers_after_thaw() -> TestResult {
     let mut f = Fixture::start("freeze").await?;
-    f.settings.acquire_timeout = Duration::from_secs(2);
-    f.settings.connect_timeout = Duration::from_secs(1);
-    f.settings.query_timeout = Some(Duration::from_millis(1500));
+    f.patient(CONNECT_TIMEOUT, ACQUIRE_TIMEOUT);
+    f.settings.query_timeout = Some(QUERY_TIMEOUT);
     let pool = crate::support::pool("freeze", &f.settings);
     let (watch, load) = f.load(&pool, 16).await;
 
@@ -28,18 +36,18 @@ async fn frozen_server_fails_acquires_at_their_deadline_and_recovers_after_thaw(
         .recover(&pool, watch, load, thawed, Duration::from_millis(2500))
         .await;
     let errors = report.errors();
+    let acquire_timed_out = format!("timed out after {ACQUIRE_TIMEOUT:?} while connecting");
+    let connect_timed_out = format!("connect timed out after {CONNECT_TIMEOUT:?}");
     assert!(
         errors
             .iter()
-            .any(|e| e.contains("timed out after 2s while connecting")
-                && e.contains("connect timed out after 1s")),
+            .any(|e| e.contains(&acquire_timed_out) && e.contains(&connect_timed_out)),
         "acquires fail at their deadline, carrying the connect timeout: {:?}",
         report.sample_errors()
     );
+    let query_timed_out = format!("timed out after {QUERY_TIMEOUT:?} while running a query");
     assert!(
-        errors
-            .iter()
-            .any(|e| e.contains("timed out after 1.5s while running a query")),
+        errors.iter().any(|e| e.contains(&query_timed_out)),
         "queries on the frozen server end at the query timeout: {:?}",
         report.sample_errors()
     );

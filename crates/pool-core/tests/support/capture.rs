@@ -3,10 +3,11 @@
 //! test would otherwise measure the log's growth), only the distinct messages, so tests can
 //! check that what they expect was logged.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
+use std::time::Instant;
 
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
@@ -17,12 +18,17 @@ use super::SECRETS;
 /// At most this many distinct messages are remembered.
 const MAX_MESSAGES: usize = 20_000;
 
+/// The pool's own most recent log lines kept, with when they were logged, for a failing
+/// test to show what the pool did just before.
+const RECENT_LINES: usize = 4_000;
+
 #[derive(Default)]
 struct Capture {
     next_span: AtomicU64,
     lines: AtomicU64,
     leaks: Mutex<Vec<String>>,
     messages: Mutex<HashSet<String>>,
+    recent: Mutex<VecDeque<(Instant, String)>>,
 }
 
 static CAPTURE: OnceLock<&'static Capture> = OnceLock::new();
@@ -45,6 +51,21 @@ pub fn logged(needle: &str) -> bool {
             .unwrap()
             .iter()
             .any(|m| m.contains(needle))
+    })
+}
+
+/// The pool's log lines (target `pool_core`) logged since `since` that contain `needle`
+/// (e.g. `pool=direct`), oldest first, each with its time since `since`; at most the last
+/// few thousand of the process are kept.
+pub fn recent_pool_lines(since: Instant, needle: &str) -> Vec<String> {
+    CAPTURE.get().map_or_else(Vec::new, |c| {
+        c.recent
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(at, line)| *at >= since && line.contains(needle))
+            .map(|(at, line)| format!("+{:.3}s {line}", (*at - since).as_secs_f64()))
+            .collect()
     })
 }
 
@@ -145,6 +166,13 @@ impl Subscriber for Ref {
         let meta = event.metadata();
         let line = format!("{} {}{}", meta.level(), meta.target(), fields.text);
         let message = fields.message.map(|m| format!("{} {m}", meta.target()));
+        if meta.target().starts_with("pool_core") {
+            let mut recent = self.0.recent.lock().unwrap();
+            if recent.len() == RECENT_LINES {
+                recent.pop_front();
+            }
+            recent.push_back((Instant::now(), line.clone()));
+        }
         self.0.line(line, message);
     }
 

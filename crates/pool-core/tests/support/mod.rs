@@ -6,6 +6,7 @@
 
 mod capture;
 mod load;
+mod timeline;
 mod watch;
 
 use std::error::Error as StdError;
@@ -17,8 +18,9 @@ use pool_testkit::{APP_PASSWORD, APP_USER, SUPERUSER, SUPERUSER_PASSWORD, TestDa
 use sqlx::Connection as _;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
 
-pub use capture::{assert_no_secrets, capture_logs, logged};
+pub use capture::{assert_no_secrets, capture_logs, logged, recent_pool_lines};
 pub use load::{Load, LoadReport, Work, select_one};
+pub use timeline::Timeline;
 pub use watch::{Watch, WatchReport};
 
 /// A connector of sqlx PostgreSQL connections: [`PgConnector`], or a test's wrapper around
@@ -205,14 +207,25 @@ pub async fn assert_full_capacity<C: PgLike>(
 ) {
     let max = pool.stats().max;
     let limit = settings.acquire_timeout + SLACK;
+    // On failure, what the pool did meanwhile: which connects were in flight, which
+    // finished, whom they served.
+    let timeline = Timeline::start(pool);
     let acquires = (0..max).map(|_| pool.acquire());
-    let held = tokio::time::timeout(limit, futures_util::future::join_all(acquires))
-        .await
-        .expect("every acquire returns within its deadline");
-    let mut held: Vec<_> = held
-        .into_iter()
-        .map(|c| c.expect("full capacity after the fault"))
-        .collect();
+    let held = tokio::time::timeout(limit, futures_util::future::join_all(acquires)).await;
+    let Ok(held) = held else {
+        panic!(
+            "every acquire returns within its deadline\n{}",
+            timeline.finish().await
+        );
+    };
+    if let Some(error) = held.iter().find_map(|c| c.as_ref().err()) {
+        panic!(
+            "full capacity after the fault: {error:?}\n{}",
+            timeline.finish().await
+        );
+    }
+    drop(timeline.finish().await);
+    let mut held: Vec<_> = held.into_iter().map(Result::unwrap).collect();
     for conn in &mut held {
         let one: i32 = sqlx::query_scalar("SELECT 1")
             .fetch_one(&mut **conn)
