@@ -9,7 +9,8 @@
 
 use std::time::{Duration, SystemTime};
 
-use sqlx::{Connection, PgConnection, Row, postgres::PgConnectOptions};
+use pool_core::PgConnector;
+use sqlx::{PgConnection, Row};
 use tokio::time::{Instant, timeout_at};
 
 use crate::assess::{Connectivity, scrub};
@@ -122,14 +123,15 @@ pub(crate) async fn observe_on(
     }
 }
 
-/// Opens a connection before `deadline`.
+/// Opens a connection outside the pool, under `application_name`, before `deadline`.
 pub(crate) async fn connect(
-    options: &PgConnectOptions,
+    connector: &PgConnector,
+    application_name: &str,
     started: Instant,
     deadline: Instant,
     redaction: &Redaction,
 ) -> Result<PgConnection, Connectivity> {
-    match timeout_at(deadline, PgConnection::connect_with(options)).await {
+    match timeout_at(deadline, connector.connect_as(application_name)).await {
         Ok(Ok(conn)) => Ok(conn),
         Ok(Err(error)) => Err(Connectivity::Failed {
             what: "connect",

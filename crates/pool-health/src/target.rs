@@ -156,9 +156,14 @@ impl Target {
     async fn over_probe(&self, started: Instant, deadline: Instant, facts: bool) -> Found {
         match &self.probe {
             Some(probe) => {
-                let options = self.pool.connector().connect_options();
                 probe
-                    .observe(&options, started, deadline, facts, &self.redaction)
+                    .observe(
+                        self.pool.connector(),
+                        started,
+                        deadline,
+                        facts,
+                        &self.redaction,
+                    )
                     .await
             }
             None => (Connectivity::NotMeasured, None),
