@@ -84,11 +84,7 @@ pub(crate) async fn observe_on(
     let connectivity = match timeout_at(deadline, select_one(conn)).await {
         Ok(Ok(latency)) => Connectivity::Answered { latency },
         Ok(Err(error)) => {
-            let message = redaction.message(&error);
-            let failed = Connectivity::Failed {
-                what: "SELECT 1",
-                message,
-            };
+            let failed = Connectivity::failed("SELECT 1", &error, redaction);
             return (failed, None, After::Retry);
         }
         Err(_) => {
@@ -133,10 +129,7 @@ pub(crate) async fn connect(
 ) -> Result<PgConnection, Connectivity> {
     match timeout_at(deadline, connector.connect_as(application_name)).await {
         Ok(Ok(conn)) => Ok(conn),
-        Ok(Err(error)) => Err(Connectivity::Failed {
-            what: "connect",
-            message: redaction.message(&error),
-        }),
+        Ok(Err(error)) => Err(Connectivity::failed("connect", &error, redaction)),
         Err(_) => Err(Connectivity::TimedOut {
             phase: "connecting",
             after: deadline - started,

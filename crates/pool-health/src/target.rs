@@ -12,8 +12,8 @@ use tokio::time::{Instant, timeout_at};
 use crate::assess::Connectivity;
 use crate::options::HealthOptions;
 use crate::probe_connection::ProbeConnection;
+use crate::readiness::{Readiness, Verdict};
 use crate::round_trip::{Found, Observation, Redaction, select_one, server_facts};
-use crate::window::TimeoutWindow;
 
 /// A pool, and what the checker keeps about it between checks.
 #[derive(Debug)]
@@ -25,8 +25,9 @@ pub(crate) struct Target {
     pub(crate) server: (String, u16),
     redaction: Redaction,
     probe: Option<ProbeConnection>,
-    // Lock order: a short std lock, never held across an await.
-    window: Mutex<TimeoutWindow>,
+    // Lock order: a short std lock, never held across an await; the pool's own lock is taken
+    // (for its stats) before it, never inside it.
+    readiness: Mutex<Readiness>,
     // Held across the round trip on purpose: concurrent callers wait for the one in flight
     // and share its result.
     cache: tokio::sync::Mutex<Option<Arc<Observation>>>,
@@ -44,7 +45,7 @@ impl Target {
         let probe = options
             .probe_connection
             .then(|| ProbeConnection::new(&options.probe_application_name));
-        let window = TimeoutWindow::new(Instant::now(), pool.stats().acquire_timeouts);
+        let readiness = Readiness::new(Instant::now(), &pool.stats());
         Target {
             server: (host.clone(), port),
             pool,
@@ -54,7 +55,7 @@ impl Target {
                 show_hosts: options.show_hosts,
             },
             probe,
-            window: Mutex::new(window),
+            readiness: Mutex::new(readiness),
             cache: tokio::sync::Mutex::new(None),
         }
     }
@@ -63,16 +64,14 @@ impl Target {
         self.pool.name()
     }
 
-    /// The pool's stats, and its acquire timeouts within the window.
-    pub(crate) fn stats(&self, options: &HealthOptions) -> (PoolStats, u64) {
+    /// Samples the pool's stats now: the readiness tracker needs them often (the checker's
+    /// sampler calls this every [`SAMPLE_INTERVAL`](crate::health_checker::SAMPLE_INTERVAL)),
+    /// not only when a probe asks.
+    pub(crate) fn sample(&self, options: &HealthOptions) -> (PoolStats, Verdict) {
         let stats = self.pool.stats();
-        let mut window = self.window.lock().unwrap_or_else(|e| e.into_inner());
-        let recent = window.record(
-            Instant::now(),
-            stats.acquire_timeouts,
-            options.timeout_window,
-        );
-        (stats, recent)
+        let mut readiness = self.readiness.lock().unwrap_or_else(|e| e.into_inner());
+        let verdict = readiness.sample(Instant::now(), &stats, options);
+        (stats, verdict)
     }
 
     /// The database observation: the cached one while fresh (or produced while this caller
@@ -126,11 +125,7 @@ impl Target {
                 if self.probe.is_some() {
                     return self.over_probe(started, deadline, facts).await;
                 }
-                let message = self.redaction.message(&error);
-                let failed = Connectivity::Failed {
-                    what: "SELECT 1",
-                    message,
-                };
+                let failed = Connectivity::failed("SELECT 1", &error, &self.redaction);
                 return (failed, None);
             }
             Err(_) => {

@@ -43,7 +43,14 @@ async fn endpoints_answer_health_json_with_probe_status_codes() -> anyhow::Resul
     let checker = checker(quick(), vec![pool.clone()]);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
-    let server = tokio::spawn(pool_health::http::serve(listener, checker));
+    // Public probes and the operator report on one port, as an application may mount them.
+    let app = pool_health::http::router(checker.clone())
+        .merge(pool_health::http::operator_router(checker.clone()));
+    let server = tokio::spawn(pool_health::http::serve_router(
+        listener,
+        app,
+        pool_health::http::ServeOptions::default(),
+    ));
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()?;
@@ -71,8 +78,26 @@ async fn endpoints_answer_health_json_with_probe_status_codes() -> anyhow::Resul
     assert!(full["checks"]["postgres:version"][0]["observedValue"].is_string());
     let live = get(&client, &base, "/health/live").await?.body;
     assert!(live["checks"].get("postgres:connectivity").is_none());
+    // The public probes carry statuses only: no latency, counts or statistics.
+    let ready = get(&client, &base, "/health/ready").await?.body;
+    for (key, results) in ready["checks"].as_object().expect("checks") {
+        for result in results.as_array().expect("a list per check") {
+            assert!(result.get("observedValue").is_none(), "{key}: {ready}");
+        }
+    }
     let unknown = client.get(format!("{base}/health/nope")).send().await?;
     assert_eq!(unknown.status().as_u16(), 404);
+    // `serve` mounts the public probes only: the operator report is not there.
+    let public = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let public_base = format!("http://{}", public.local_addr()?);
+    let public_server = tokio::spawn(pool_health::http::serve(public, checker.clone()));
+    let none = client.get(format!("{public_base}/health")).send().await?;
+    assert_eq!(none.status().as_u16(), 404);
+    assert_eq!(
+        get(&client, &public_base, "/health/ready").await?.status,
+        200
+    );
+    public_server.abort();
 
     // Draining: readiness 503 at once, liveness still 200 (warn).
     let held = pool.acquire().await?;
