@@ -65,17 +65,18 @@ impl Readiness {
         }
     }
 
-    /// Takes one sample of the pool's `stats` at `now`.
+    /// Takes one sample at `now` of the `stats` of a pool whose callers wait up to
+    /// `acquire_timeout`.
     pub(crate) fn sample(
         &mut self,
         now: Instant,
         stats: &PoolStats,
+        acquire_timeout: Duration,
         options: &HealthOptions,
     ) -> Verdict {
         let window = options.timeout_window;
-        let stall_threshold = options
-            .acquire_timeout
-            .mul_f64(f64::from(options.stall_percent.min(100)) / 100.0);
+        let stall_threshold =
+            acquire_timeout.mul_f64(f64::from(options.stall_percent.min(100)) / 100.0);
         let oldest_wait = self.waiter_age.observe(now, stats);
         let stalled = oldest_wait.is_some_and(|age| age >= stall_threshold);
         if stalled {
@@ -162,7 +163,7 @@ mod tests {
         let mut out = Vec::new();
         while *t < begin + for_ {
             *t += STEP;
-            out.push(r.sample(*t, &at(*t - begin), &options));
+            out.push(r.sample(*t, &at(*t - begin), options.acquire_timeout, &options));
         }
         out
     }

@@ -4,7 +4,7 @@
 //! database observation.
 
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use pool_core::{PgConnector, Pool, PoolStats};
 use tokio::time::{Instant, timeout_at};
@@ -24,6 +24,8 @@ pub(crate) struct Target {
     /// `(host, port)`: pools with the same one share a server's connection budget.
     pub(crate) server: (String, u16),
     redaction: Redaction,
+    /// The pool's `acquire_timeout`, which the stall threshold is a share of.
+    acquire_timeout: Duration,
     probe: Option<ProbeConnection>,
     // Lock order: a short std lock, never held across an await; the pool's own lock is taken
     // (for its stats) before it, never inside it.
@@ -54,6 +56,9 @@ impl Target {
                 host,
                 show_hosts: options.show_hosts,
             },
+            // pool-core does not expose a pool's acquire_timeout yet; once it does
+            // (`pool.options().get_acquire_timeout()`), it replaces the option here.
+            acquire_timeout: options.acquire_timeout,
             probe,
             readiness: Mutex::new(readiness),
             cache: tokio::sync::Mutex::new(None),
@@ -70,7 +75,7 @@ impl Target {
     pub(crate) fn sample(&self, options: &HealthOptions) -> (PoolStats, Verdict) {
         let stats = self.pool.stats();
         let mut readiness = self.readiness.lock().unwrap_or_else(|e| e.into_inner());
-        let verdict = readiness.sample(Instant::now(), &stats, options);
+        let verdict = readiness.sample(Instant::now(), &stats, self.acquire_timeout, options);
         (stats, verdict)
     }
 

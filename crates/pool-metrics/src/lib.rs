@@ -3,6 +3,7 @@
 mod catalog;
 mod deferred;
 mod error;
+mod http_client;
 mod metrics_observer;
 mod pipeline;
 mod pool_metrics;

@@ -269,13 +269,9 @@ fn build_exporter(settings: &MetricsSettings) -> Result<MetricExporter, MetricsE
                 .build()
         }
         Protocol::HttpProtobuf => {
-            // Our own client: the exporter's default one has no TLS in this build, and ours
-            // verifies an https:// collector against the roots the settings name.
-            let client = reqwest::Client::builder()
-                .timeout(timeout)
-                .tls_backend_preconfigured(crate::tls::client_config(settings)?)
-                .build()
-                .map_err(|e| MetricsError::Exporter(e.without_url().to_string()))?;
+            // Our own client: it verifies an https:// collector against the roots the
+            // settings name.
+            let client = crate::http_client::OtlpHttpClient::new(settings)?;
             // The exporter percent-decodes header values it is given; ours are decoded
             // already, so protect their '%'.
             let headers: HashMap<String, String> = settings
