@@ -260,13 +260,19 @@ fn build_exporter(settings: &MetricsSettings) -> Result<MetricExporter, MetricsE
                 let value = MetadataValue::try_from(value.as_str()).map_err(|_| invalid())?;
                 metadata.insert(key, value);
             }
-            MetricExporter::builder()
+            let builder = MetricExporter::builder()
                 .with_temporality(Temporality::Cumulative)
                 .with_tonic()
                 .with_endpoint(endpoint)
                 .with_timeout(timeout)
-                .with_metadata(metadata)
-                .build()
+                .with_metadata(metadata);
+            if settings.uses_tls() {
+                builder
+                    .with_tls_config(crate::tls::tonic_config(settings)?)
+                    .build()
+            } else {
+                builder.build()
+            }
         }
         Protocol::HttpProtobuf => {
             // Our own client: it verifies an https:// collector against the roots the

@@ -321,9 +321,8 @@ impl MetricsSettings {
     /// Checks every field, so [`crate::MetricsPipeline::start`] fails early and clearly.
     ///
     /// # Errors
-    /// [`MetricsError::InvalidSetting`] for an endpoint without `http://` or `https://`, an
-    /// `https://` endpoint over gRPC (TLS is built for OTLP/HTTP only), a TLS file with an
-    /// `http://` endpoint, a client certificate without its key (or the reverse), a zero
+    /// [`MetricsError::InvalidSetting`] for an endpoint without `http://` or `https://`, a TLS
+    /// file with an `http://` endpoint, a client certificate without its key (or the reverse), a zero
     /// interval or timeout, or a header name or value that HTTP cannot carry.
     pub fn validate(&self) -> Result<(), MetricsError> {
         for (key, url) in [
@@ -356,14 +355,6 @@ impl MetricsSettings {
                                in clear text and no certificate is used",
                 });
             }
-        }
-        if self.uses_tls() && self.resolved_protocol() == Protocol::Grpc {
-            return Err(MetricsError::InvalidSetting {
-                key: "protocol".into(),
-                value: Some("grpc".into()),
-                expected: "http/protobuf for an https:// collector: this build verifies TLS \
-                           collectors over OTLP/HTTP only",
-            });
         }
         if self.client_certificate.is_some() != self.client_key.is_some() {
             return Err(MetricsError::InvalidSetting {
@@ -656,12 +647,6 @@ mod tests {
         ])
         .unwrap_err();
         assert!(err.to_string().contains("together"), "{err}");
-        let err = MetricsSettings::from_vars([
-            (ENV_ENDPOINT, "https://collector:4317"),
-            (ENV_PROTOCOL, "grpc"),
-        ])
-        .unwrap_err();
-        assert!(err.to_string().contains("http/protobuf"), "{err}");
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! # Implementation details
 //!
-//! The TLS client configuration of the OTLP/HTTP exporter: rustls with ring, verifying the
-//! collector's certificate and host name against the compiled-in Mozilla roots, or against
-//! `certificate` alone (a private authority), with an optional client certificate.
+//! The TLS client configuration of the OTLP exporters (rustls for HTTP, tonic's for gRPC, both
+//! with ring): verifying the collector's certificate and host name against the compiled-in
+//! Mozilla roots, or against `certificate` alone (a private authority), with an optional
+//! client certificate.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -69,5 +70,34 @@ fn invalid_file(key: &'static str, path: &Path, reason: impl std::fmt::Display) 
         key,
         path: path.to_owned(),
         reason: reason.to_string(),
+    }
+}
+
+/// tonic's TLS configuration for `settings` (an `https://` gRPC collector), with the same
+/// roots and client certificate as [`client_config`].
+pub(crate) fn tonic_config(
+    settings: &MetricsSettings,
+) -> Result<tonic::transport::ClientTlsConfig, MetricsError> {
+    use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+    let config = match &settings.certificate {
+        Some(path) => {
+            // Checked here, so a bad file is named now rather than failing every export.
+            certificates("certificate", path)?;
+            let pem = std::fs::read(path).map_err(|e| invalid_file("certificate", path, e))?;
+            ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem))
+        }
+        None => {
+            ClientTlsConfig::new().trust_anchors(webpki_roots::TLS_SERVER_ROOTS.iter().cloned())
+        }
+    };
+    match (&settings.client_certificate, &settings.client_key) {
+        (Some(cert), Some(key)) => {
+            certificates("client_certificate", cert)?;
+            let cert_pem =
+                std::fs::read(cert).map_err(|e| invalid_file("client_certificate", cert, e))?;
+            let key_pem = std::fs::read(key).map_err(|e| invalid_file("client_key", key, e))?;
+            Ok(config.identity(Identity::from_pem(cert_pem, key_pem)))
+        }
+        _ => Ok(config),
     }
 }

@@ -113,12 +113,17 @@ impl Receiver {
 
     /// An OTLP/gRPC receiver (tonic, the generated `MetricsService`).
     pub async fn grpc() -> Receiver {
+        Self::grpc_with(tonic::transport::Server::builder()).await
+    }
+
+    /// An OTLP/gRPC receiver on `server` (plain or TLS).
+    async fn grpc_with(mut server: tonic::transport::Server) -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().unwrap();
         let store = Store::default();
         let service = MetricsServiceServer::new(GrpcSink(store.clone()));
         let task = tokio::spawn(async move {
-            tonic::transport::Server::builder()
+            server
                 .add_service(service)
                 .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
                 .await
@@ -177,6 +182,18 @@ impl Receiver {
             axum::serve(tls, app).await.expect("https receiver");
         });
         (Receiver { addr, store, task }, refused)
+    }
+
+    /// An OTLP/gRPC receiver behind TLS (tonic's), presenting `certs`' server certificate.
+    pub async fn grpcs(certs: &pool_testkit::TestCertificates) -> Receiver {
+        let identity = tonic::transport::Identity::from_pem(
+            std::fs::read(certs.server_cert()).expect("server certificate"),
+            std::fs::read(certs.server_key()).expect("server key"),
+        );
+        let server = tonic::transport::Server::builder()
+            .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+            .expect("server tls");
+        Self::grpc_with(server).await
     }
 
     /// The TLS receiver's base URL under the name its certificate carries.
