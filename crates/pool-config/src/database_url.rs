@@ -17,12 +17,25 @@ pub(crate) struct DatabaseUrl {
     pub(crate) masked: String,
 }
 
-/// Query parameters understood in the URL, and the setting each sets.
-const PARAMETERS: [(&str, &str); 3] = [
+/// Query parameters understood in the URL, and the setting each sets. libpq also accepts the
+/// password as a parameter (`?password=…`).
+const PARAMETERS: [(&str, &str); 4] = [
     ("sslmode", "ssl_mode"),
     ("sslrootcert", "ssl_root_cert"),
     ("application_name", "application_name"),
+    ("password", "password"),
 ];
+
+/// Whether the value of query parameter `name` is a secret and must never be shown: libpq's
+/// `password` and `sslpassword` (the client key's passphrase), and anything else that names a
+/// password or secret, whatever its case, since an unknown parameter is echoed in the error
+/// that rejects it.
+pub(crate) fn is_secret_parameter(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["password", "secret", "token", "passwd"]
+        .iter()
+        .any(|word| name.contains(word))
+}
 
 impl DatabaseUrl {
     /// Splits `raw` into settings.
@@ -72,6 +85,7 @@ impl DatabaseUrl {
         if !username.is_empty() {
             put("username", username);
         }
+        let in_userinfo = url.password().is_some();
         if let Some(password) = url.password() {
             let password = percent_decode(password).ok_or_else(|| {
                 fail(
@@ -81,30 +95,66 @@ impl DatabaseUrl {
             })?;
             put("password", password);
         }
-        for (name, value) in url.query_pairs() {
+        // Split and decoded as libpq does (`+` stays `+`), not as an HTML form.
+        for pair in url.query().unwrap_or_default().split('&') {
+            if pair.is_empty() {
+                continue;
+            }
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let (Some(name), Some(value)) = (percent_decode(name), percent_decode(value)) else {
+                return Err(fail(
+                    "a query parameter is not valid percent-encoded UTF-8 (write `%` as `%25`)"
+                        .to_owned(),
+                ));
+            };
             let Some((_, key)) = PARAMETERS.iter().find(|(p, _)| *p == name) else {
                 return Err(fail(format!(
                     "unsupported parameter `{name}` (accepted: sslmode, sslrootcert, \
-                     application_name)"
+                     application_name, password)"
                 )));
             };
+            if *key == "password" && in_userinfo {
+                return Err(fail(
+                    "the password is given twice, after the user name and as ?password=: \
+                     give it once"
+                        .to_owned(),
+                ));
+            }
             if *key == "ssl_mode" {
                 value
                     .parse::<SslMode>()
                     .map_err(|accepted| fail(format!("sslmode `{value}` is not {accepted}")))?;
             }
-            put(key, value.into_owned());
+            put(key, value);
         }
         Ok(DatabaseUrl { values, masked })
     }
 }
 
-/// The URL with its password, if any, replaced by `***`.
+/// The URL with its password, if any, and the value of every secret query parameter
+/// (`?password=`, `?sslpassword=`) replaced by `***`.
 fn mask(url: &Url) -> String {
     let mut masked = url.clone();
     if url.password().is_some() {
         // Setting a password fails only for URLs that cannot have one, which have none.
         let _ = masked.set_password(Some(Secret::MASK));
+    }
+    if let Some(query) = url.query() {
+        // Rewritten by hand rather than re-encoded, so every other parameter reads exactly as
+        // written.
+        let shown: Vec<String> = query
+            .split('&')
+            .map(|pair| {
+                let name = pair.split_once('=').map_or(pair, |(name, _)| name);
+                let decoded = percent_decode(name).unwrap_or_else(|| name.to_owned());
+                if is_secret_parameter(&decoded) {
+                    format!("{name}={}", Secret::MASK)
+                } else {
+                    pair.to_owned()
+                }
+            })
+            .collect();
+        masked.set_query(Some(&shown.join("&")));
     }
     masked.to_string()
 }
@@ -160,6 +210,26 @@ mod tests {
     }
 
     #[test]
+    fn the_password_may_be_a_query_parameter_and_is_masked_there() {
+        let url =
+            DatabaseUrl::parse("postgres://app@db/orders?password=Sup3r%26S3+cret&sslmode=require")
+                .unwrap();
+        assert_eq!(get(&url, "password"), Some("Sup3r&S3+cret"));
+        assert_eq!(
+            url.masked,
+            "postgres://app@db/orders?password=***&sslmode=require"
+        );
+        let twice = DatabaseUrl::parse("postgres://app:one@db/orders?password=two")
+            .unwrap_err()
+            .to_string();
+        assert!(twice.contains("given twice"), "{twice}");
+        assert!(
+            !twice.contains("one@") && !twice.contains("=two"),
+            "{twice}"
+        );
+    }
+
+    #[test]
     fn ipv6_hosts_lose_their_brackets() {
         let url = DatabaseUrl::parse("postgres://u@[::1]/db").unwrap();
         assert_eq!(get(&url, "host"), Some("::1"));
@@ -175,6 +245,13 @@ mod tests {
             "not a url Sup3rS3cret",
             "postgres://u:Sup3rS3cret@h:99999/db",
             "postgres://u:Sup3rS3cret%zz@h/db",
+            "postgres://u@h/db?password=Sup3rS3cret&sslmode=always",
+            "postgres://u@h/db?sslpassword=Sup3rS3cret",
+            "postgres://u@h/db?SSLPassword=Sup3rS3cret",
+            "postgres://u@h/db?pass%77ord=Sup3rS3cret&pool=1",
+            "postgres://u@h/db?api_token=Sup3rS3cret",
+            "postgres://u@h/db?password=Sup3rS3cret%zz",
+            "postgres://u@h/db?password=Sup3r+S3cret&pool=1",
         ] {
             let message = DatabaseUrl::parse(raw).unwrap_err().to_string();
             assert!(message.starts_with("invalid DATABASE_URL"), "{message}");

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::pool_settings::show_duration;
-use crate::{PgBouncerMode, PoolSettings, Profile};
+use crate::{PgBouncerMode, PoolSettings, Profile, SslMode};
 
 const HIKARI_SIZING: &str = "https://github.com/brettwooldridge/HikariCP/wiki/About-Pool-Sizing";
 const HIKARI_CONFIG: &str =
@@ -20,6 +20,8 @@ const PG_CLIENT_CONFIG: &str =
     "https://www.postgresql.org/docs/current/runtime-config-client.html#GUC-STATEMENT-TIMEOUT";
 const PGBOUNCER_CONFIG: &str = "https://www.pgbouncer.org/config.html#query_wait_timeout";
 const PGBOUNCER_FEATURES: &str = "https://www.pgbouncer.org/features.html";
+const LIBPQ_SSL: &str =
+    "https://www.postgresql.org/docs/current/libpq-ssl.html#LIBPQ-SSL-SSLMODE-STATEMENTS";
 const SERVIO_GUIDE: &str = "servio-pool guidelines: pool size and timeouts (pool-config README)";
 
 /// Facts about the deployment that some findings need; `poolctl check` reads them live.
@@ -133,6 +135,7 @@ fn lint_pool(profile: Profile, pool: &str, s: &PoolSettings) -> Vec<Finding> {
         findings: Vec::new(),
     };
     pool_size(&mut l, profile);
+    tls(&mut l, profile);
     timeouts(&mut l);
     lifetimes(&mut l);
     if s.pgbouncer == Some(PgBouncerMode::Transaction) {
@@ -174,6 +177,54 @@ fn pool_size(l: &mut Lints<'_>, profile: Profile) {
              PgBouncer serves many clients with few connections"
                 .to_owned(),
             HIKARI_SIZING,
+        );
+    }
+}
+
+/// Outside development and test, a connection that does not verify the server gives its
+/// password to whoever sits on the path.
+fn tls(l: &mut Lints<'_>, profile: Profile) {
+    if !matches!(profile, Profile::Staging | Profile::Production) {
+        return;
+    }
+    let s = l.settings;
+    let mode = s.effective_ssl_mode();
+    if !mode.verifies() {
+        let what = match mode {
+            SslMode::Disable => {
+                "no TLS: the password and every query cross the network in \
+                                 plain text"
+            }
+            SslMode::Prefer => {
+                "TLS only if the server offers it, and the certificate is not \
+                                checked: an on-path attacker can refuse TLS or pose as the \
+                                server"
+            }
+            _ => {
+                "encrypted, but the certificate is not checked: an on-path attacker can pose \
+                  as the server"
+            }
+        };
+        l.add(
+            Level::Warn,
+            "ssl_mode",
+            format!(
+                "{what}, and receive the password if it asks for it in clear text: set \
+                 ssl_mode = \"verify-full\" (DATABASE_URL ?sslmode=verify-full), with \
+                 ssl_root_cert = \"/path/to/root.crt\" when the server's certificate comes \
+                 from a private authority"
+            ),
+            LIBPQ_SSL,
+        );
+    } else if mode == SslMode::VerifyCa && s.ssl_root_cert.is_none() {
+        l.add(
+            Level::Warn,
+            "ssl_mode",
+            "verify-ca against the public roots accepts any certificate a public authority \
+             issued to anyone, without checking the host name: set ssl_mode = \"verify-full\", \
+             or ssl_root_cert to the private authority that signs the server's certificate"
+                .to_owned(),
+            LIBPQ_SSL,
         );
     }
 }

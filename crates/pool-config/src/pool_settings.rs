@@ -86,11 +86,19 @@ pub struct PoolSettings {
     /// Default: 30 s, matching `statement_timeout`.
     #[serde(serialize_with = "optional_duration")]
     pub query_timeout: Option<Duration>,
-    /// TLS negotiation mode.
-    /// Default: `prefer`, libpq's default: TLS when the server offers it.
+    /// TLS negotiation mode; see [`SslMode`] for exactly what each mode checks. `require`
+    /// with [`ssl_root_cert`](Self::ssl_root_cert) verifies the certificate as `verify-ca`,
+    /// as libpq does ([`effective_ssl_mode`](Self::effective_ssl_mode)).
+    /// Default: `verify-full` in staging and production, where the password crosses networks
+    /// others share; `prefer` (libpq's default: TLS when the server offers it, verifying
+    /// nothing) in development and test, where the server is usually local. Staging and
+    /// production lint any mode below `verify-ca`.
     pub ssl_mode: SslMode,
-    /// PEM file of trusted root certificates for `verify-ca` and `verify-full`.
-    /// Default: none (the system's roots).
+    /// PEM file of root certificates to trust, in addition to the Mozilla roots compiled into
+    /// the binary, when the mode verifies (`verify-ca`, `verify-full`, and `require` with this
+    /// set). Needed for a server whose certificate comes from a private authority.
+    /// Default: none: only the compiled-in Mozilla roots (the operating system's store is
+    /// not read).
     pub ssl_root_cert: Option<PathBuf>,
     /// `application_name` reported to the server (visible in `pg_stat_activity`).
     /// Default: `servio-pool`, so operators can tell the pool's sessions apart.
@@ -189,7 +197,11 @@ impl PoolSettings {
             lifetime_jitter: Duration::from_secs(30),
             statement_timeout: Some(Duration::from_secs(30)),
             query_timeout: Some(Duration::from_secs(30)),
-            ssl_mode: SslMode::Prefer,
+            ssl_mode: if profile.requires_connection() {
+                SslMode::VerifyFull
+            } else {
+                SslMode::Prefer
+            },
             ssl_root_cert: None,
             application_name: "servio-pool".to_owned(),
             validate_after_idle: Some(Duration::from_secs(5)),
@@ -221,6 +233,16 @@ impl PoolSettings {
         let mut errors = ConfigErrors::default();
         crate::validate::check_pool(profile, &pool, &mut errors);
         errors.into_result(())
+    }
+
+    /// The TLS mode connections enforce: [`ssl_mode`](Self::ssl_mode), except that `require`
+    /// with an [`ssl_root_cert`](Self::ssl_root_cert) is `verify-ca`, as in libpq, where a
+    /// root certificate upgrades `require` to a verified connection.
+    pub fn effective_ssl_mode(&self) -> SslMode {
+        match self.ssl_mode {
+            SslMode::Require if self.ssl_root_cert.is_some() => SslMode::VerifyCa,
+            mode => mode,
+        }
     }
 
     /// The effective value of setting `key` as configuration text (`"30s"`, `"off"`, `"***"`

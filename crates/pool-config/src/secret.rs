@@ -39,24 +39,49 @@ impl Secret {
         &self.0
     }
 
+    /// The largest secret file read, in bytes: far above any real password, far below
+    /// anything that could hurt when a variable points at the wrong file (a log, a device).
+    pub const MAX_FILE_LEN: u64 = 4096;
+
     /// Reads a mounted secret file (such as the one `DB_PASSWORD_FILE` names): the whole
     /// file, less one trailing newline. Call it again to pick up a rotated secret.
     ///
     /// # Errors
     ///
-    /// When the file cannot be read or is not UTF-8. The error names the path, never the
-    /// contents.
+    /// When the file cannot be read, is not UTF-8, is empty (a secret that was never
+    /// written, or a mount that failed, must not pass for "no password"), or is longer than
+    /// [`MAX_FILE_LEN`](Self::MAX_FILE_LEN) (no more is read). The error names
+    /// `DB_PASSWORD_FILE` and the path, never the contents.
     pub fn read_file(path: &Path) -> Result<Secret, ConfigError> {
-        let mut secret = std::fs::read_to_string(path).map_err(|e| ConfigError::Unreadable {
+        use std::io::Read as _;
+        let unreadable = |reason: String| ConfigError::Unreadable {
             what: "the password file named by DB_PASSWORD_FILE".to_owned(),
             path: path.to_owned(),
-            reason: e.to_string(),
-        })?;
+            reason,
+        };
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|file| file.take(Self::MAX_FILE_LEN + 1).read_to_end(&mut bytes))
+            .map_err(|e| unreadable(e.to_string()))?;
+        if bytes.len() as u64 > Self::MAX_FILE_LEN {
+            return Err(unreadable(format!(
+                "it is longer than {} bytes, too long for a password: check that \
+                 DB_PASSWORD_FILE names the password file",
+                Self::MAX_FILE_LEN
+            )));
+        }
+        let mut secret =
+            String::from_utf8(bytes).map_err(|_| unreadable("it is not UTF-8 text".to_owned()))?;
         if secret.ends_with('\n') {
             secret.pop();
             if secret.ends_with('\r') {
                 secret.pop();
             }
+        }
+        if secret.is_empty() {
+            return Err(unreadable(
+                "it is empty: write the password into it, or unset DB_PASSWORD_FILE".to_owned(),
+            ));
         }
         Ok(Secret(secret))
     }

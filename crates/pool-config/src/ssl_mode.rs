@@ -8,18 +8,36 @@ use serde::Serialize;
 /// How the connection negotiates TLS (libpq's `sslmode`).
 ///
 /// Written in TOML and `DATABASE_URL` as `disable`, `prefer`, `require`, `verify-ca` or
-/// `verify-full`.
+/// `verify-full`. What each checks here:
+///
+/// | mode | encrypted | certificate chain checked | host name checked |
+/// |---|---|---|---|
+/// | `disable` | never | – | – |
+/// | `prefer` | if the server offers TLS (an attacker can say it does not) | no | no |
+/// | `require` | always | no (yes with `ssl_root_cert`: then as `verify-ca`) | no |
+/// | `verify-ca` | always | yes | no |
+/// | `verify-full` | always | yes | yes |
+///
+/// Trusted roots: the Mozilla root program's certificates compiled into the binary
+/// (`webpki-roots`), plus those of `ssl_root_cert` when it is set. The operating system's
+/// store is not read, so the same binary trusts the same roots everywhere. Because public
+/// roots are trusted too, `verify-ca` accepts any certificate a public authority issued, to
+/// anyone: only `verify-full` (or `verify-ca` against a private authority) identifies the
+/// server. Below `verify-ca`, an on-path attacker can pose as the server and, if it asks
+/// for a cleartext password, read it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SslMode {
     /// Never use TLS.
     Disable,
-    /// Use TLS when the server offers it, else plain text. The libpq default.
+    /// Use TLS when the server offers it, else plain text; the certificate is not checked.
+    /// The libpq default.
     #[default]
     Prefer,
-    /// Require TLS, without checking the server certificate.
+    /// Require TLS, without checking the server certificate, unless a root certificate is
+    /// given: then the chain is checked as with `verify-ca` (libpq's rule).
     Require,
-    /// Require TLS and a certificate signed by a trusted authority.
+    /// Require TLS and a certificate chain to a trusted root; the host name is not checked.
     VerifyCa,
     /// Require TLS, a trusted certificate, and a host name that matches it.
     VerifyFull,
@@ -34,6 +52,11 @@ impl SslMode {
         SslMode::VerifyCa,
         SslMode::VerifyFull,
     ];
+
+    /// Whether the mode checks the server certificate's chain (`verify-ca`, `verify-full`).
+    pub const fn verifies(self) -> bool {
+        matches!(self, SslMode::VerifyCa | SslMode::VerifyFull)
+    }
 
     /// The mode's name as written in TOML and `DATABASE_URL`.
     pub const fn as_str(self) -> &'static str {

@@ -40,7 +40,7 @@ pub struct PgConnector {
 
 impl fmt::Debug for PgConnector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let options = self.connect_options();
+        let options = self.current();
         f.debug_struct("PgConnector")
             .field("host", &options.get_host())
             .field("port", &options.get_port())
@@ -66,6 +66,10 @@ impl PgConnector {
     /// A connector for one pool's settings: host, port, database, user, password, TLS,
     /// `application_name`, `statement_timeout` as a startup option (none of it in PgBouncer
     /// mode; transaction mode also turns the statement cache off) and `check_writable`.
+    ///
+    /// TLS follows [`PoolSettings::effective_ssl_mode`]: `require` with an `ssl_root_cert`
+    /// verifies the certificate chain as `verify-ca`, as libpq does, rather than trusting any
+    /// certificate while the root certificate sits unused.
     pub fn from_settings(settings: &PoolSettings) -> Self {
         let mut connector = PgConnector::new(Self::connect_options_from(settings));
         connector.check_writable = settings.check_writable;
@@ -76,6 +80,8 @@ impl PgConnector {
 
     /// The sqlx connect options for one pool's settings (see [`from_settings`]).
     ///
+    /// They hold the password, and their `Debug` prints it: never log them.
+    ///
     /// [`from_settings`]: PgConnector::from_settings
     pub fn connect_options_from(settings: &PoolSettings) -> PgConnectOptions {
         let mut options = PgConnectOptions::new_without_pgpass()
@@ -85,7 +91,7 @@ impl PgConnector {
             .username(&settings.username)
             .password(settings.password.expose())
             .application_name(&settings.application_name)
-            .ssl_mode(match settings.ssl_mode {
+            .ssl_mode(match settings.effective_ssl_mode() {
                 SslMode::Disable => PgSslMode::Disable,
                 SslMode::Prefer => PgSslMode::Prefer,
                 SslMode::Require => PgSslMode::Require,
@@ -132,9 +138,34 @@ impl PgConnector {
         self
     }
 
-    /// The options new connections use.
-    pub fn connect_options(&self) -> Arc<PgConnectOptions> {
+    /// The options new connections use, for inspection (`get_host()`, `get_database()`, …),
+    /// with the password replaced by `***`: sqlx's `Debug` of the options prints the
+    /// password, and these may end up in a log. To open a connection with the real options,
+    /// use the pool, or [`connect_as`](Self::connect_as) for one outside it.
+    pub fn connect_options(&self) -> PgConnectOptions {
+        (*self.current())
+            .clone()
+            .password(pool_config::Secret::MASK)
+    }
+
+    /// The options new connections use, password included.
+    fn current(&self) -> Arc<PgConnectOptions> {
         Arc::clone(&self.options.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Opens a connection outside the pool with the options new pool connections use (a
+    /// rotated password applies), under `application_name`: for a health probe of the
+    /// server that must not wait in the acquire queue. The `after_connect` hook does not run
+    /// and the pool does not count it.
+    ///
+    /// # Errors
+    /// sqlx's error when the connection cannot be opened.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: dropping the future drops the half-open connection.
+    pub async fn connect_as(&self, application_name: &str) -> Result<PgConnection, sqlx::Error> {
+        let options = (*self.current()).clone().application_name(application_name);
+        options.connect().await
     }
 
     /// Replaces the options new connections use; open connections are kept.
@@ -155,7 +186,7 @@ impl Connector for PgConnector {
     type Error = sqlx::Error;
 
     async fn connect(&self) -> Result<Connected<PgConnection>, sqlx::Error> {
-        let options = self.connect_options();
+        let options = self.current();
         let mut conn = options.connect().await?;
         if let Some(hook) = &self.after_connect {
             hook(&mut conn).await?;
@@ -224,7 +255,7 @@ impl Connector for PgConnector {
     }
 
     async fn cancel(&self, backend_pid: i32) {
-        let options = self.connect_options();
+        let options = self.current();
         let cancelled = async {
             let mut conn = options.connect().await?;
             let result = sqlx::query("SELECT pg_cancel_backend($1)")
@@ -327,6 +358,31 @@ mod tests {
             "{shown}"
         );
         assert!(shown.contains("servio-pool"));
+    }
+
+    #[test]
+    fn the_options_handed_out_never_show_the_password() {
+        let mut settings = PoolSettings::for_profile(Profile::Development);
+        settings.password = Secret::new("hunter2-secret");
+        let connector = PgConnector::from_settings(&settings);
+        let shown = format!("{:?}", connector.connect_options());
+        assert!(!shown.contains("hunter2"), "{shown}");
+        connector.set_password("rotated-secret");
+        let shown = format!("{:?} {:#?}", connector.connect_options(), connector);
+        assert!(!shown.contains("rotated"), "{shown}");
+        assert_eq!(connector.connect_options().get_username(), "postgres");
+    }
+
+    #[test]
+    fn require_with_a_root_certificate_verifies_as_libpq_does() {
+        let mut settings = PoolSettings::for_profile(Profile::Development);
+        settings.ssl_mode = SslMode::Require;
+        let mode = |s: &PoolSettings| PgConnector::connect_options_from(s).get_ssl_mode();
+        assert!(matches!(mode(&settings), PgSslMode::Require));
+        settings.ssl_root_cert = Some("/etc/servio/root.crt".into());
+        assert!(matches!(mode(&settings), PgSslMode::VerifyCa));
+        settings.ssl_mode = SslMode::VerifyFull;
+        assert!(matches!(mode(&settings), PgSslMode::VerifyFull));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! TLS to a server with `ssl = on` and certificates made by openssl (pool-testkit's
-//! `TestServer::start_with_tls`): `require` encrypts; `verify-full` accepts the right
-//! authority and host name; the wrong authority or host name fails at once (a certificate
+//! `TestServer::start_with_tls`): `require` encrypts; `require` with a root certificate
+//! verifies the chain as libpq does; `verify-full` accepts the right authority and host name; the wrong authority or host name fails at once (a certificate
 //! failure is not retried until the acquire deadline) with an error that says why.
 
 mod support;
@@ -80,6 +80,21 @@ async fn require_encrypts_without_checking_the_certificate() -> TestResult {
     assert!(!encrypted(&plain).await?);
     let _ = certs;
     assert_no_secrets(&[&format!("{pool:?} {:?}", pool.stats())]);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn require_with_a_root_certificate_verifies_it_as_libpq_does() -> TestResult {
+    let (_server, certs, settings) = tls_server("tls-require-root").await?;
+    // A server certificate from another authority than the one given is refused, at once.
+    let wrong = with_tls(&settings, SslMode::Require, Some(certs.other_ca_cert()));
+    let text = refused(&wrong).await;
+    assert!(text.contains("UnknownIssuer"), "{text}");
+    // The authority that signed it connects, encrypted.
+    let mut right = with_tls(&settings, SslMode::Require, Some(certs.ca_cert()));
+    right.host = "127.0.0.1".to_owned();
+    assert!(encrypted(&support::pool("tls", &right)).await?);
+    assert_no_secrets(&[&text]);
     Ok(())
 }
 

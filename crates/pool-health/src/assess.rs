@@ -7,8 +7,11 @@ use std::time::{Duration, SystemTime};
 use pool_core::PoolStats;
 use serde_json::json;
 
+use crate::category::Category;
 use crate::options::HealthOptions;
+use crate::readiness::Verdict;
 use crate::report::{CheckResult, ComponentType};
+use crate::round_trip::Redaction;
 use crate::server_facts::ServerFacts;
 use crate::status::Status;
 
@@ -17,8 +20,13 @@ use crate::status::Status;
 pub(crate) enum Connectivity {
     /// The server answered after `latency`.
     Answered { latency: Duration },
-    /// `what` (connect, SELECT 1) failed; the message is already free of host names.
-    Failed { what: &'static str, message: String },
+    /// `what` (connect, SELECT 1) failed; the message is already free of host names, and is
+    /// for operators only: public probes show the category.
+    Failed {
+        what: &'static str,
+        message: String,
+        category: Category,
+    },
     /// The deadline passed while `phase` (connecting, querying).
     TimedOut {
         phase: &'static str,
@@ -28,6 +36,17 @@ pub(crate) enum Connectivity {
     NotMeasured,
     /// `close()` has begun: no round trip was tried.
     Closing,
+}
+
+impl Connectivity {
+    /// `what` failed with `error`: the message made safe for a report, and its category.
+    pub(crate) fn failed(what: &'static str, error: &sqlx::Error, redaction: &Redaction) -> Self {
+        Connectivity::Failed {
+            what,
+            message: redaction.message(error),
+            category: Category::of(error),
+        }
+    }
 }
 
 fn millis(d: Duration) -> f64 {
@@ -48,6 +67,7 @@ pub(crate) fn open_for_readiness(name: &str, closing: bool, now: SystemTime) -> 
         pool(name, Status::Fail, now)
             .with_value("closing", None)
             .with_output("the pool is closing and refuses new acquires")
+            .with_category(Category::Closing)
     } else {
         pool(name, Status::Pass, now).with_value("open", None)
     }
@@ -64,10 +84,12 @@ pub(crate) fn open_for_liveness(
         pool(name, Status::Fail, now)
             .with_value("closed", None)
             .with_output("the pool is closed")
+            .with_category(Category::Closing)
     } else if closing {
         pool(name, Status::Warn, now)
             .with_value("closing", None)
             .with_output("the pool is closing: draining checked-out connections")
+            .with_category(Category::Closing)
     } else {
         pool(name, Status::Pass, now).with_value("open", None)
     }
@@ -99,21 +121,28 @@ pub(crate) fn connectivity(name: &str, outcome: &Connectivity, now: SystemTime) 
         Connectivity::Answered { latency } => {
             server(name, Status::Pass, now).with_value(millis(*latency), Some("ms"))
         }
-        Connectivity::Failed { what, message } => {
-            server(name, Status::Fail, now).with_output(format!("{what} failed: {message}"))
-        }
+        Connectivity::Failed {
+            what,
+            message,
+            category,
+        } => server(name, Status::Fail, now)
+            .with_output(format!("{what} failed: {message}"))
+            .with_category(*category),
         Connectivity::TimedOut { phase, after } => server(name, Status::Fail, now)
             .with_value(millis(*after), Some("ms"))
             .with_output(format!(
                 "no answer within {} ms while {phase}",
                 after.as_millis()
-            )),
-        Connectivity::NotMeasured => server(name, Status::Warn, now).with_output(
-            "not measured: no idle connection was free and the probe connection is off",
-        ),
-        Connectivity::Closing => {
-            server(name, Status::Fail, now).with_output("not measured: the pool is closing")
-        }
+            ))
+            .with_category(Category::Timeout),
+        Connectivity::NotMeasured => server(name, Status::Warn, now)
+            .with_output(
+                "not measured: no idle connection was free and the probe connection is off",
+            )
+            .with_category(Category::Saturated),
+        Connectivity::Closing => server(name, Status::Fail, now)
+            .with_output("not measured: the pool is closing")
+            .with_category(Category::Closing),
     }
 }
 
@@ -124,14 +153,55 @@ pub(crate) fn waiting(
     now: SystemTime,
 ) -> CheckResult {
     let result = |status| pool(name, status, now).with_value(stats.waiting, Some("requests"));
-    if stats.waiting > options.max_waiting {
-        result(Status::Fail).with_output(format!(
-            "{} callers waiting for a connection, more than {}",
-            stats.waiting, options.max_waiting
-        ))
-    } else {
-        result(Status::Pass)
+    match options.max_waiting {
+        Some(max) if stats.waiting > max => result(Status::Fail)
+            .with_output(format!(
+                "{} callers waiting for a connection, more than {max}",
+                stats.waiting
+            ))
+            .with_category(Category::Saturated),
+        _ => result(Status::Pass),
     }
+}
+
+/// Readiness on sustained trouble: how long the oldest caller has waited, and whether the
+/// queue stalled (or acquires timed out) long enough to fail.
+pub(crate) fn wait_time(
+    name: &str,
+    verdict: &Verdict,
+    options: &HealthOptions,
+    now: SystemTime,
+) -> CheckResult {
+    let oldest = verdict.oldest_wait.unwrap_or_default();
+    let result = |status| pool(name, status, now).with_value(millis(oldest), Some("ms"));
+    let status = if verdict.failing {
+        Status::Fail
+    } else if verdict.troubled {
+        Status::Warn
+    } else {
+        return result(Status::Pass);
+    };
+    let window = options.timeout_window.as_secs();
+    let mut why = format!(
+        "the oldest caller has waited {} ms (stalled from {} ms: {}% of acquire_timeout); \
+         stalled {:.1} s and {} acquire timeouts in the last {window} s",
+        oldest.as_millis(),
+        verdict.stall_threshold.as_millis(),
+        options.stall_percent,
+        verdict.stalled_for.as_secs_f64(),
+        verdict.timeouts,
+    );
+    if verdict.failing {
+        why.push_str(&format!(
+            "; fails from {} s stalled or more than {} timeouts, until {} s pass without trouble",
+            options.fail_after.as_secs(),
+            options.max_acquire_timeouts,
+            options.recovery.as_secs()
+        ));
+    }
+    result(status)
+        .with_output(why)
+        .with_category(Category::Saturated)
 }
 
 pub(crate) fn connections(
@@ -150,10 +220,12 @@ pub(crate) fn connections(
     if status == Status::Pass {
         result
     } else {
-        result.with_output(format!(
-            "pool at its maximum: {} of {} connections open",
-            stats.total, stats.max
-        ))
+        result
+            .with_output(format!(
+                "pool at its maximum: {} of {} connections open",
+                stats.total, stats.max
+            ))
+            .with_category(Category::Saturated)
     }
 }
 
@@ -164,11 +236,13 @@ pub(crate) fn acquire_timeouts(
     now: SystemTime,
 ) -> CheckResult {
     let result = |status| pool(name, status, now).with_value(recent, Some("timeouts"));
-    if recent > options.max_acquire_timeouts {
-        result(Status::Fail).with_output(format!(
-            "{recent} acquires timed out in the last {} s",
-            options.timeout_window.as_secs()
-        ))
+    if recent > 0 {
+        result(Status::Warn)
+            .with_output(format!(
+                "{recent} acquires timed out in the last {} s",
+                options.timeout_window.as_secs()
+            ))
+            .with_category(Category::Saturated)
     } else {
         result(Status::Pass)
     }
@@ -298,8 +372,14 @@ mod tests {
     const NOW: SystemTime = SystemTime::UNIX_EPOCH;
 
     #[test]
-    fn more_waiters_than_the_threshold_fail() {
-        let opts = HealthOptions::default();
+    fn more_waiters_than_the_opt_in_threshold_fail() {
+        let mut opts = HealthOptions::default();
+        assert_eq!(
+            waiting("p", &stats(10, 10, 64), &opts, NOW).status(),
+            Status::Pass,
+            "a count of waiters alone never fails by default"
+        );
+        opts.max_waiting = Some(10);
         assert_eq!(
             waiting("p", &stats(10, 10, 10), &opts, NOW).status(),
             Status::Pass
@@ -338,14 +418,13 @@ mod tests {
     }
 
     #[test]
-    fn any_acquire_timeout_fails_by_default() {
-        let mut opts = HealthOptions::default();
+    fn acquire_timeouts_warn_and_leave_failing_to_the_sustained_rule() {
+        let opts = HealthOptions::default();
         assert_eq!(acquire_timeouts("p", 0, &opts, NOW).status(), Status::Pass);
         let r = acquire_timeouts("p", 2, &opts, NOW);
-        assert_eq!(r.status(), Status::Fail);
-        assert_eq!(r.output(), Some("2 acquires timed out in the last 10 s"));
-        opts.max_acquire_timeouts = 5;
-        assert_eq!(acquire_timeouts("p", 2, &opts, NOW).status(), Status::Pass);
+        assert_eq!(r.status(), Status::Warn);
+        assert_eq!(r.output(), Some("2 acquires timed out in the last 30 s"));
+        assert_eq!(r.category(), Some(Category::Saturated));
     }
 
     #[test]

@@ -3,11 +3,13 @@
 use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
 
 use pool_core::{PgConnector, Pool, PoolRegistry};
 
 use crate::assess::{self, Connectivity};
+use crate::category::Category;
 use crate::error::HealthError;
 use crate::keys;
 use crate::options::HealthOptions;
@@ -35,10 +37,44 @@ pub struct HealthChecker {
     inner: Arc<Inner>,
 }
 
+/// How often the pools' statistics are sampled for readiness: the oldest waiter's age is
+/// known to within this, and it costs one `stats()` per pool per interval.
+pub(crate) const SAMPLE_INTERVAL: Duration = Duration::from_millis(100);
+
 #[derive(Debug)]
 struct Inner {
     options: HealthOptions,
     targets: Vec<Arc<Target>>,
+    /// Whether the sampler task was started (on the first runtime the checker meets).
+    sampling: AtomicBool,
+}
+
+impl Inner {
+    /// Starts the task that samples every pool each [`SAMPLE_INTERVAL`], once, if a Tokio
+    /// runtime is running. It holds the checker weakly and stops when the last clone is
+    /// dropped.
+    fn start_sampling(self: &Arc<Self>) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        // Ordering: only whether the task was started is decided here; it reads the targets
+        // through its own Arc.
+        if self.sampling.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let weak = Arc::downgrade(self);
+        runtime.spawn(async move {
+            let mut ticks = tokio::time::interval(SAMPLE_INTERVAL);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                let Some(inner) = weak.upgrade() else { return };
+                for target in &inner.targets {
+                    target.sample(&inner.options);
+                }
+            }
+        });
+    }
 }
 
 impl fmt::Debug for HealthChecker {
@@ -74,9 +110,13 @@ impl HealthChecker {
             }
             targets.push(Arc::new(Target::new(pool, &options)));
         }
-        Ok(HealthChecker {
-            inner: Arc::new(Inner { options, targets }),
-        })
+        let inner = Arc::new(Inner {
+            options,
+            targets,
+            sampling: AtomicBool::new(false),
+        });
+        inner.start_sampling();
+        Ok(HealthChecker { inner })
     }
 
     /// A checker over every pool of `registry`.
@@ -172,6 +212,7 @@ impl HealthChecker {
         }
         let full = probe == Probe::Full;
         let options = &self.inner.options;
+        self.inner.start_sampling();
         // Start every pool's round trip before awaiting any, so pools are checked side by
         // side and the whole check takes one deadline, not one per pool.
         let pending: Vec<_> = (0..self.inner.targets.len())
@@ -195,13 +236,14 @@ impl HealthChecker {
                     Arc::new(Observation::now(Connectivity::Failed {
                         what: "the check",
                         message: format!("its task ended early: {error}"),
+                        category: Category::Unreachable,
                     }))
                 })),
                 None => None,
             };
             let name = target.name();
             let now = SystemTime::now();
-            let (stats, recent) = target.stats(options);
+            let (stats, verdict) = target.sample(options);
             let closing = stats.closing || observation.is_none();
             maxima.push(stats.max);
             results.push((
@@ -217,12 +259,16 @@ impl HealthChecker {
                 assess::waiting(name, &stats, options, now),
             ));
             results.push((
+                keys::POOL_WAIT_TIME,
+                assess::wait_time(name, &verdict, options, now),
+            ));
+            results.push((
                 keys::POOL_CONNECTIONS,
                 assess::connections(name, &stats, options, now),
             ));
             results.push((
                 keys::POOL_ACQUIRE_TIMEOUTS,
-                assess::acquire_timeouts(name, recent, options, now),
+                assess::acquire_timeouts(name, verdict.timeouts, options, now),
             ));
             if !full {
                 continue;

@@ -12,11 +12,18 @@ pub const POOL_OPEN: &str = "pool:open";
 pub const POOL_MAINTENANCE: &str = "pool:maintenance";
 /// Readiness: the `SELECT 1` round trip, in milliseconds.
 pub const CONNECTIVITY: &str = "postgres:connectivity";
-/// Readiness: callers waiting in `acquire()`.
+/// Readiness: callers waiting in `acquire()`; fails only with the opt-in `max_waiting`.
 pub const POOL_WAITING: &str = "pool:waiting";
+/// Readiness: how long the oldest caller in `acquire()` has waited, in milliseconds. Warns
+/// while the queue is stalled (the oldest waiter older than `stall_percent` of
+/// `acquire_timeout`) or acquires time out; fails on sustained trouble (stalled for
+/// `fail_after` within `timeout_window`, or more than `max_acquire_timeouts` there), and
+/// passes again only after `recovery` without trouble.
+pub const POOL_WAIT_TIME: &str = "pool:waitTime";
 /// Readiness: open connections against `max_connections`.
 pub const POOL_CONNECTIONS: &str = "pool:connections";
-/// Readiness: acquire timeouts within the configured window.
+/// Readiness: acquire timeouts within the configured window; warns when there are any (the
+/// failing is [`POOL_WAIT_TIME`]'s, with hysteresis).
 pub const POOL_ACQUIRE_TIMEOUTS: &str = "pool:acquireTimeouts";
 /// Full report: the pool's statistics as an object (always pass).
 pub const POOL_STATS: &str = "pool:stats";

@@ -18,10 +18,11 @@ pub const DEFAULT_PROBE_APPLICATION_NAME: &str = "servio-pool-health";
 ///
 /// let options = HealthOptions {
 ///     timeout: Duration::from_secs(1),
+///     acquire_timeout: Duration::from_secs(5),
 ///     at_max_status: Status::Fail,
 ///     ..HealthOptions::default()
 /// };
-/// assert_eq!(options.max_waiting, 10);
+/// assert_eq!(options.max_waiting, None);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthOptions {
@@ -44,26 +45,59 @@ pub struct HealthOptions {
     ///
     /// Default: `servio-pool-health`, so it is easy to find in `pg_stat_activity`.
     pub probe_application_name: String,
-    /// More callers waiting in `acquire()` than this fails readiness.
+    /// The seed's instant rule, opt-in: more callers waiting in `acquire()` than this fails
+    /// readiness at once.
     ///
-    /// Default: 10 (the seed's threshold).
-    pub max_waiting: u32,
+    /// Default: none. A count of waiters is a poor signal: a busy pool whose short queue
+    /// moves fast is healthy (64 clients on a pool of 10 wait a few milliseconds each), and
+    /// failing there moves the load to the other instances, which then fail in turn. Readiness
+    /// fails on sustained trouble instead (see [`fail_after`](Self::fail_after)). `Some(10)`
+    /// is the seed's threshold.
+    pub max_waiting: Option<u32>,
+    /// The pools' `acquire_timeout`, of which [`stall_percent`](Self::stall_percent) is a
+    /// share.
+    ///
+    /// Default: 10 s, the built-in `acquire_timeout`; set it when your pools use another
+    /// (`poolctl check` takes it from the settings).
+    pub acquire_timeout: Duration,
+    /// A pool counts as stalled while its oldest waiter has waited longer than this
+    /// percentage of [`acquire_timeout`](Self::acquire_timeout): the queue is not moving,
+    /// and callers are about to time out.
+    ///
+    /// Default: 50 (5 s of the default 10 s).
+    pub stall_percent: u32,
+    /// Readiness fails once a pool was stalled for this long, in total, within
+    /// [`timeout_window`](Self::timeout_window) (and is still in trouble).
+    ///
+    /// Default: 10 s. One caller that waits out its whole `acquire_timeout` is stalled for
+    /// only half of it, so a single timeout never fails readiness, while a frozen server
+    /// fails it about `acquire_timeout × stall_percent + fail_after` after it froze (15 s).
+    pub fail_after: Duration,
+    /// Once failing, readiness passes again only after this long without trouble (no stall,
+    /// no new acquire timeout): hysteresis, so a pool on the edge does not flap in and out
+    /// of the load balancer.
+    ///
+    /// Default: 10 s (the default Kubernetes probe period).
+    pub recovery: Duration,
     /// The status of a pool whose open connections reached `max_connections`.
     ///
     /// Default: [`Status::Warn`]. A full pool that serves without waiting is working; failing
     /// readiness there moves its load to the other instances, which fill up in turn (a
-    /// cascade). Waiters and acquire timeouts are the signs of real trouble, and they fail.
+    /// cascade). Sustained waits and acquire timeouts are the signs of real trouble, and they
+    /// fail.
     /// Set [`Status::Fail`] for the seed's behaviour, [`Status::Pass`] to ignore it.
     pub at_max_status: Status,
     /// More acquire timeouts than this within [`timeout_window`](Self::timeout_window) fails
-    /// readiness.
+    /// readiness (until [`recovery`](Self::recovery) passes without one).
     ///
-    /// Default: 0 (any acquire timeout fails): callers are already getting errors.
+    /// Default: 5. One timeout says a caller waited too long once, on any instance of a
+    /// fleet sharing a slow moment; failing readiness for it would take the whole fleet out
+    /// together. A steady stream of them is trouble.
     pub max_acquire_timeouts: u64,
-    /// How far back acquire timeouts count.
+    /// The window over which stalls ([`fail_after`](Self::fail_after)) and acquire timeouts
+    /// count.
     ///
-    /// Default: 10 s (the default Kubernetes probe period), so one burst fails about one
-    /// probe, and a pool that keeps timing out keeps failing.
+    /// Default: 30 s (three default Kubernetes probe periods).
     pub timeout_window: Duration,
     /// How long a database round trip's result is reused. Probes within this interval share
     /// one result, and concurrent callers share one check in flight: a storm of probes is
@@ -97,10 +131,14 @@ impl Default for HealthOptions {
             timeout: Duration::from_secs(2),
             probe_connection: true,
             probe_application_name: DEFAULT_PROBE_APPLICATION_NAME.to_owned(),
-            max_waiting: 10,
+            max_waiting: None,
+            acquire_timeout: Duration::from_secs(10),
+            stall_percent: 50,
+            fail_after: Duration::from_secs(10),
+            recovery: Duration::from_secs(10),
             at_max_status: Status::Warn,
-            max_acquire_timeouts: 0,
-            timeout_window: Duration::from_secs(10),
+            max_acquire_timeouts: 5,
+            timeout_window: Duration::from_secs(30),
             cache_ttl: Duration::from_secs(1),
             server_facts: true,
             show_hosts: false,

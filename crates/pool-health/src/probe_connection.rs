@@ -5,7 +5,8 @@
 
 use std::sync::Mutex;
 
-use sqlx::{PgConnection, postgres::PgConnectOptions};
+use pool_core::PgConnector;
+use sqlx::PgConnection;
 use tokio::time::Instant;
 
 use crate::round_trip::{After, Found, Redaction, connect, observe_on};
@@ -36,21 +37,20 @@ impl ProbeConnection {
     }
 
     /// Runs the round trip over the probe connection, reconnecting once if the kept one went
-    /// stale, all before `deadline`. A connect uses the pool's current `options` (a rotated
-    /// password applies), under the probe's application_name.
+    /// stale, all before `deadline`. A connect uses the pool's current options through
+    /// `connector` (a rotated password applies), under the probe's application_name.
     ///
     /// Cancel safety: the connection is taken out while in use and put back only after it
     /// answered, so a dropped future drops it (closing the socket) instead of leaving a
     /// half-read reply for the next check.
     pub(crate) async fn observe(
         &self,
-        options: &PgConnectOptions,
+        connector: &PgConnector,
         started: Instant,
         deadline: Instant,
         facts: bool,
         redaction: &Redaction,
     ) -> Found {
-        let options = options.clone().application_name(&self.application_name);
         let mut reused = false;
         loop {
             let mut conn = match self.take() {
@@ -58,7 +58,15 @@ impl ProbeConnection {
                     reused = true;
                     conn
                 }
-                None => match connect(&options, started, deadline, redaction).await {
+                None => match connect(
+                    connector,
+                    &self.application_name,
+                    started,
+                    deadline,
+                    redaction,
+                )
+                .await
+                {
                     Ok(conn) => conn,
                     Err(connectivity) => return (connectivity, None),
                 },

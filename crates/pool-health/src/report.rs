@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde::ser::SerializeMap;
 use serde_json::Value;
 
+use crate::category::Category;
 use crate::server_facts::ServerFacts;
 use crate::status::Status;
 
@@ -72,6 +73,8 @@ pub struct CheckResult {
     time: SystemTime,
     #[serde(skip_serializing_if = "Option::is_none")]
     output: Option<String>,
+    #[serde(skip)]
+    category: Option<Category>,
 }
 
 impl CheckResult {
@@ -89,7 +92,37 @@ impl CheckResult {
             status,
             time,
             output: None,
+            category: None,
         }
+    }
+
+    pub(crate) fn with_category(mut self, category: Category) -> Self {
+        self.category = Some(category);
+        self
+    }
+
+    /// The same check as a public probe may show it: status, and for a check that warns or
+    /// fails its category as `output`; no observed value, no message.
+    fn public(&self) -> CheckResult {
+        let category = (self.status != Status::Pass)
+            .then_some(self.category)
+            .flatten();
+        CheckResult {
+            component_id: self.component_id.clone(),
+            component_type: self.component_type,
+            observed_value: None,
+            observed_unit: None,
+            status: self.status,
+            time: self.time,
+            output: category.map(|c| c.as_str().to_owned()),
+            category,
+        }
+    }
+
+    /// Why the check warns or fails, in a fixed word (see [`Category`]); `None` when it
+    /// passes or the reason fits none.
+    pub fn category(&self) -> Option<Category> {
+        self.category
     }
 
     pub(crate) fn with_value(
@@ -200,6 +233,38 @@ impl HealthReport {
         HealthReport {
             probe,
             status,
+            output: (!output.is_empty()).then_some(output),
+            checks,
+            facts: Vec::new(),
+        }
+    }
+
+    /// The report as a public probe may show it: the overall status, each check's status and
+    /// [`Category`], and as `output` the categories of the checks that warn or fail. No
+    /// server facts, statistics, counts, latencies, host, user or database names, or driver
+    /// messages: those stay in this report, for the operator endpoint
+    /// ([`http::operator_router`](crate::http::operator_router)) and `poolctl check`.
+    pub fn public(&self) -> HealthReport {
+        let checks: BTreeMap<&'static str, Vec<CheckResult>> = self
+            .checks
+            .iter()
+            .map(|(key, results)| (*key, results.iter().map(CheckResult::public).collect()))
+            .collect();
+        let mut categories: Vec<Category> = checks
+            .values()
+            .flatten()
+            .filter_map(|r| r.category)
+            .collect();
+        categories.sort();
+        categories.dedup();
+        let output = categories
+            .iter()
+            .map(|c| c.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        HealthReport {
+            probe: self.probe,
+            status: self.status,
             output: (!output.is_empty()).then_some(output),
             checks,
             facts: Vec::new(),

@@ -9,7 +9,8 @@
 
 use std::time::{Duration, SystemTime};
 
-use sqlx::{Connection, PgConnection, Row, postgres::PgConnectOptions};
+use pool_core::PgConnector;
+use sqlx::{PgConnection, Row};
 use tokio::time::{Instant, timeout_at};
 
 use crate::assess::{Connectivity, scrub};
@@ -83,11 +84,7 @@ pub(crate) async fn observe_on(
     let connectivity = match timeout_at(deadline, select_one(conn)).await {
         Ok(Ok(latency)) => Connectivity::Answered { latency },
         Ok(Err(error)) => {
-            let message = redaction.message(&error);
-            let failed = Connectivity::Failed {
-                what: "SELECT 1",
-                message,
-            };
+            let failed = Connectivity::failed("SELECT 1", &error, redaction);
             return (failed, None, After::Retry);
         }
         Err(_) => {
@@ -122,19 +119,17 @@ pub(crate) async fn observe_on(
     }
 }
 
-/// Opens a connection before `deadline`.
+/// Opens a connection outside the pool, under `application_name`, before `deadline`.
 pub(crate) async fn connect(
-    options: &PgConnectOptions,
+    connector: &PgConnector,
+    application_name: &str,
     started: Instant,
     deadline: Instant,
     redaction: &Redaction,
 ) -> Result<PgConnection, Connectivity> {
-    match timeout_at(deadline, PgConnection::connect_with(options)).await {
+    match timeout_at(deadline, connector.connect_as(application_name)).await {
         Ok(Ok(conn)) => Ok(conn),
-        Ok(Err(error)) => Err(Connectivity::Failed {
-            what: "connect",
-            message: redaction.message(&error),
-        }),
+        Ok(Err(error)) => Err(Connectivity::failed("connect", &error, redaction)),
         Err(_) => Err(Connectivity::TimedOut {
             phase: "connecting",
             after: deadline - started,

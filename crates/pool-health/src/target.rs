@@ -4,7 +4,7 @@
 //! database observation.
 
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use pool_core::{PgConnector, Pool, PoolStats};
 use tokio::time::{Instant, timeout_at};
@@ -12,8 +12,8 @@ use tokio::time::{Instant, timeout_at};
 use crate::assess::Connectivity;
 use crate::options::HealthOptions;
 use crate::probe_connection::ProbeConnection;
+use crate::readiness::{Readiness, Verdict};
 use crate::round_trip::{Found, Observation, Redaction, select_one, server_facts};
-use crate::window::TimeoutWindow;
 
 /// A pool, and what the checker keeps about it between checks.
 #[derive(Debug)]
@@ -24,9 +24,12 @@ pub(crate) struct Target {
     /// `(host, port)`: pools with the same one share a server's connection budget.
     pub(crate) server: (String, u16),
     redaction: Redaction,
+    /// The pool's `acquire_timeout`, which the stall threshold is a share of.
+    acquire_timeout: Duration,
     probe: Option<ProbeConnection>,
-    // Lock order: a short std lock, never held across an await.
-    window: Mutex<TimeoutWindow>,
+    // Lock order: a short std lock, never held across an await; the pool's own lock is taken
+    // (for its stats) before it, never inside it.
+    readiness: Mutex<Readiness>,
     // Held across the round trip on purpose: concurrent callers wait for the one in flight
     // and share its result.
     cache: tokio::sync::Mutex<Option<Arc<Observation>>>,
@@ -44,7 +47,7 @@ impl Target {
         let probe = options
             .probe_connection
             .then(|| ProbeConnection::new(&options.probe_application_name));
-        let window = TimeoutWindow::new(Instant::now(), pool.stats().acquire_timeouts);
+        let readiness = Readiness::new(Instant::now(), &pool.stats());
         Target {
             server: (host.clone(), port),
             pool,
@@ -53,8 +56,11 @@ impl Target {
                 host,
                 show_hosts: options.show_hosts,
             },
+            // pool-core does not expose a pool's acquire_timeout yet; once it does
+            // (`pool.options().get_acquire_timeout()`), it replaces the option here.
+            acquire_timeout: options.acquire_timeout,
             probe,
-            window: Mutex::new(window),
+            readiness: Mutex::new(readiness),
             cache: tokio::sync::Mutex::new(None),
         }
     }
@@ -63,16 +69,14 @@ impl Target {
         self.pool.name()
     }
 
-    /// The pool's stats, and its acquire timeouts within the window.
-    pub(crate) fn stats(&self, options: &HealthOptions) -> (PoolStats, u64) {
+    /// Samples the pool's stats now: the readiness tracker needs them often (the checker's
+    /// sampler calls this every [`SAMPLE_INTERVAL`](crate::health_checker::SAMPLE_INTERVAL)),
+    /// not only when a probe asks.
+    pub(crate) fn sample(&self, options: &HealthOptions) -> (PoolStats, Verdict) {
         let stats = self.pool.stats();
-        let mut window = self.window.lock().unwrap_or_else(|e| e.into_inner());
-        let recent = window.record(
-            Instant::now(),
-            stats.acquire_timeouts,
-            options.timeout_window,
-        );
-        (stats, recent)
+        let mut readiness = self.readiness.lock().unwrap_or_else(|e| e.into_inner());
+        let verdict = readiness.sample(Instant::now(), &stats, self.acquire_timeout, options);
+        (stats, verdict)
     }
 
     /// The database observation: the cached one while fresh (or produced while this caller
@@ -126,11 +130,7 @@ impl Target {
                 if self.probe.is_some() {
                     return self.over_probe(started, deadline, facts).await;
                 }
-                let message = self.redaction.message(&error);
-                let failed = Connectivity::Failed {
-                    what: "SELECT 1",
-                    message,
-                };
+                let failed = Connectivity::failed("SELECT 1", &error, &self.redaction);
                 return (failed, None);
             }
             Err(_) => {
@@ -156,9 +156,14 @@ impl Target {
     async fn over_probe(&self, started: Instant, deadline: Instant, facts: bool) -> Found {
         match &self.probe {
             Some(probe) => {
-                let options = self.pool.connector().connect_options();
                 probe
-                    .observe(&options, started, deadline, facts, &self.redaction)
+                    .observe(
+                        self.pool.connector(),
+                        started,
+                        deadline,
+                        facts,
+                        &self.redaction,
+                    )
                     .await
             }
             None => (Connectivity::NotMeasured, None),

@@ -140,7 +140,26 @@ async fn a_saturated_pool_is_checked_without_queueing_and_reported_as_configured
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 
-    let options = quick();
+    // A queue that just formed is no trouble by default; the seed's instant rule is opt-in.
+    // (No probe connection here: the count of probe connections is checked below.)
+    let default = checker(
+        HealthOptions {
+            probe_connection: false,
+            ..quick()
+        },
+        vec![pool.clone()],
+    );
+    let ready = default.ready().await;
+    assert_eq!(ready.status(), Status::Warn, "{}", json(&ready));
+    for key in [keys::POOL_WAITING, keys::POOL_WAIT_TIME] {
+        let result = ready.find(key, "default").expect(key);
+        assert_eq!(result.status(), Status::Pass, "{key}: {}", json(&ready));
+    }
+    drop(default);
+    let options = HealthOptions {
+        max_waiting: Some(10),
+        ..quick()
+    };
     let deadline = options.timeout + SLACK;
     let checker = checker(options, vec![pool.clone()]);
     let started = Instant::now();
@@ -177,7 +196,7 @@ async fn a_saturated_pool_is_checked_without_queueing_and_reported_as_configured
     let seed_like = support::checker(
         HealthOptions {
             at_max_status: Status::Fail,
-            max_waiting: 20,
+            max_waiting: Some(20),
             ..quick()
         },
         vec![pool.clone()],
@@ -226,15 +245,22 @@ async fn a_saturated_pool_is_checked_without_queueing_and_reported_as_configured
 }
 
 #[tokio::test]
-async fn acquire_timeouts_fail_readiness() -> anyhow::Result<()> {
+async fn one_acquire_timeout_warns_and_a_stream_of_them_fails_until_a_quiet_spell()
+-> anyhow::Result<()> {
     let db = TestDatabase::create().await?;
+    let acquire_timeout = Duration::from_millis(300);
     let pool = pool_core::PoolOptions::new()
         .name("default")
         .max_connections(1)
         .min_connections(0)
-        .acquire_timeout(Duration::from_millis(300))
+        .acquire_timeout(acquire_timeout)
         .build(pool_core::PgConnector::new(db.app_options()))?;
-    let checker = checker(quick(), vec![pool.clone()]);
+    let options = HealthOptions {
+        acquire_timeout,
+        recovery: Duration::from_secs(1),
+        ..quick()
+    };
+    let checker = checker(options.clone(), vec![pool.clone()]);
     assert_eq!(checker.ready().await.status(), Status::Pass);
 
     let held = pool.acquire().await?;
@@ -242,14 +268,42 @@ async fn acquire_timeouts_fail_readiness() -> anyhow::Result<()> {
         pool.acquire().await.is_err(),
         "the second acquire times out"
     );
-    drop(held);
     let ready = checker.ready().await;
     let timeouts = ready
         .find(keys::POOL_ACQUIRE_TIMEOUTS, "default")
         .expect("timeouts");
-    assert_eq!(timeouts.status(), Status::Fail, "{}", json(&ready));
+    assert_eq!(timeouts.status(), Status::Warn, "{}", json(&ready));
     assert_eq!(timeouts.observed_value().and_then(Value::as_u64), Some(1));
+    assert_eq!(
+        ready.status(),
+        Status::Warn,
+        "one timeout only warns: {}",
+        json(&ready)
+    );
+
+    // More than max_acquire_timeouts within the window: sustained trouble.
+    for _ in 0..options.max_acquire_timeouts {
+        assert!(pool.acquire().await.is_err());
+    }
+    let ready = checker.ready().await;
+    let wait_time = ready
+        .find(keys::POOL_WAIT_TIME, "default")
+        .expect("waitTime");
+    assert_eq!(wait_time.status(), Status::Fail, "{}", json(&ready));
     assert_eq!(ready.status(), Status::Fail);
+
+    // Released: failing still (hysteresis), then passing once `recovery` passed quietly.
+    drop(held);
+    assert_eq!(checker.ready().await.status(), Status::Fail);
+    let until = Instant::now() + options.recovery + SLACK;
+    loop {
+        let ready = checker.ready().await;
+        if ready.status() != Status::Fail {
+            break;
+        }
+        assert!(Instant::now() < until, "never recovered: {}", json(&ready));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     pool.close(Duration::from_secs(5)).await;
     Ok(())
 }

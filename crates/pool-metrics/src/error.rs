@@ -21,6 +21,17 @@ pub enum MetricsError {
         /// What is accepted.
         expected: &'static str,
     },
+    /// A TLS file (`certificate`, `client_certificate`, `client_key`) could not be used. The
+    /// message names the file, never its contents.
+    #[error("cannot use the metrics {key} file {}: {reason}", path.display())]
+    TlsFile {
+        /// The setting (`certificate`, `client_certificate` or `client_key`).
+        key: &'static str,
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// The OTLP exporter needs a tokio runtime and none was running.
     #[error(
         "the metrics pipeline must be started inside a tokio runtime (the otlp exporter runs on it)"

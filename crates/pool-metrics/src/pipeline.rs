@@ -42,6 +42,8 @@ pub struct MetricsPipeline {
     /// `None` once [`shutdown`](Self::shutdown) took it.
     provider: Option<SdkMeterProvider>,
     metrics: PoolMetrics,
+    /// What error texts must not repeat (the endpoint's credentials and query string).
+    scrub: Scrub,
 }
 
 impl Drop for MetricsPipeline {
@@ -99,10 +101,14 @@ impl MetricsPipeline {
             settings.redacted_endpoint(),
             settings.resolved_protocol()
         );
-        Ok(Self::with_reporting(
-            ReportingExporter::new(exporter, target, settings.resolved_interval()),
+        let scrub = Scrub(settings.endpoint_secrets().into());
+        let mut pipeline = Self::with_reporting(
+            ReportingExporter::new(exporter, target, settings.resolved_interval())
+                .scrubbing(scrub.clone()),
             &settings,
-        ))
+        );
+        pipeline.scrub = scrub;
+        Ok(pipeline)
     }
 
     /// Exports through `exporter` (any OpenTelemetry push exporter: a test double, or an
@@ -142,6 +148,7 @@ impl MetricsPipeline {
         MetricsPipeline {
             provider: Some(provider),
             metrics,
+            scrub: Scrub::default(),
         }
     }
 
@@ -170,7 +177,7 @@ impl MetricsPipeline {
         let provider = self.meter_provider().clone();
         off_runtime(move || provider.force_flush())
             .await
-            .map_err(MetricsError::Flush)
+            .map_err(|e| MetricsError::Flush(self.scrub.apply(&e)))
     }
 
     /// Exports the last values and stops. Returns within the SDK's 5 s deadline even when
@@ -187,9 +194,23 @@ impl MetricsPipeline {
         let Some(provider) = self.provider.take() else {
             return Ok(());
         };
+        let scrub = self.scrub.clone();
         off_runtime(move || provider.shutdown())
             .await
-            .map_err(MetricsError::Shutdown)
+            .map_err(|e| MetricsError::Shutdown(scrub.apply(&e)))
+    }
+}
+
+/// Removes the endpoint's secret parts (`user:password`, the query string) from an error
+/// text: HTTP client errors quote the URL they failed on.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Scrub(std::sync::Arc<[String]>);
+
+impl Scrub {
+    pub(crate) fn apply(&self, text: &str) -> String {
+        self.0.iter().fold(text.to_owned(), |text, secret| {
+            text.replace(secret.as_str(), "***")
+        })
     }
 }
 
@@ -239,15 +260,24 @@ fn build_exporter(settings: &MetricsSettings) -> Result<MetricExporter, MetricsE
                 let value = MetadataValue::try_from(value.as_str()).map_err(|_| invalid())?;
                 metadata.insert(key, value);
             }
-            MetricExporter::builder()
+            let builder = MetricExporter::builder()
                 .with_temporality(Temporality::Cumulative)
                 .with_tonic()
                 .with_endpoint(endpoint)
                 .with_timeout(timeout)
-                .with_metadata(metadata)
-                .build()
+                .with_metadata(metadata);
+            if settings.uses_tls() {
+                builder
+                    .with_tls_config(crate::tls::tonic_config(settings)?)
+                    .build()
+            } else {
+                builder.build()
+            }
         }
         Protocol::HttpProtobuf => {
+            // Our own client: it verifies an https:// collector against the roots the
+            // settings name.
+            let client = crate::http_client::OtlpHttpClient::new(settings)?;
             // The exporter percent-decodes header values it is given; ours are decoded
             // already, so protect their '%'.
             let headers: HashMap<String, String> = settings
@@ -259,13 +289,15 @@ fn build_exporter(settings: &MetricsSettings) -> Result<MetricExporter, MetricsE
                 .with_temporality(Temporality::Cumulative)
                 .with_http()
                 .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                .with_http_client(client)
                 .with_endpoint(endpoint)
                 .with_timeout(timeout)
                 .with_headers(headers)
                 .build()
         }
     };
-    built.map_err(|e| MetricsError::Exporter(e.to_string()))
+    let scrub = Scrub(settings.endpoint_secrets().into());
+    built.map_err(|e| MetricsError::Exporter(scrub.apply(&e.to_string())))
 }
 
 #[cfg(test)]

@@ -26,6 +26,8 @@ pub(crate) struct ReportingExporter<E> {
     runtime: Option<Handle>,
     /// Where exports go, for the log (no credentials: header values are never logged).
     target: String,
+    /// Removes the endpoint's credentials and query string from logged errors.
+    scrub: crate::pipeline::Scrub,
     warning_gap: Duration,
     state: Mutex<FailureState>,
 }
@@ -83,9 +85,16 @@ impl<E> ReportingExporter<E> {
             inner,
             runtime: Handle::try_current().ok(),
             target,
+            scrub: crate::pipeline::Scrub::default(),
             warning_gap: interval.max(MIN_WARNING_GAP),
             state: Mutex::new(FailureState::default()),
         }
+    }
+
+    /// Logs errors with `scrub` applied: HTTP client errors quote the URL they failed on.
+    pub(crate) fn scrubbing(mut self, scrub: crate::pipeline::Scrub) -> Self {
+        self.scrub = scrub;
+        self
     }
 
     fn report(&self, result: &OTelSdkResult) {
@@ -104,7 +113,7 @@ impl<E> ReportingExporter<E> {
             ) => tracing::warn!(
                 target: "pool_metrics",
                 collector = %self.target,
-                %error,
+                error = %self.scrub.apply(&error.to_string()),
                 failed_exports = failures,
                 suppressed_warnings = unreported,
                 "metrics export failed; the pools keep serving and the next export retries",

@@ -2,6 +2,7 @@
 //! standard `OTEL_*` environment variables.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -26,6 +27,20 @@ pub const ENV_METRICS_HEADERS: &str = "OTEL_EXPORTER_OTLP_METRICS_HEADERS";
 pub const ENV_TIMEOUT: &str = "OTEL_EXPORTER_OTLP_TIMEOUT";
 /// `OTEL_EXPORTER_OTLP_METRICS_TIMEOUT`: beats [`ENV_TIMEOUT`].
 pub const ENV_METRICS_TIMEOUT: &str = "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT";
+/// `OTEL_EXPORTER_OTLP_CERTIFICATE`: PEM file of the roots trusted for an `https://`
+/// collector, instead of the compiled-in Mozilla roots.
+pub const ENV_CERTIFICATE: &str = "OTEL_EXPORTER_OTLP_CERTIFICATE";
+/// `OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE`: beats [`ENV_CERTIFICATE`].
+pub const ENV_METRICS_CERTIFICATE: &str = "OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE";
+/// `OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE`: PEM client certificate chain, for collectors that
+/// require mutual TLS (with [`ENV_CLIENT_KEY`]).
+pub const ENV_CLIENT_CERTIFICATE: &str = "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE";
+/// `OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE`: beats [`ENV_CLIENT_CERTIFICATE`].
+pub const ENV_METRICS_CLIENT_CERTIFICATE: &str = "OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE";
+/// `OTEL_EXPORTER_OTLP_CLIENT_KEY`: the PEM private key of [`ENV_CLIENT_CERTIFICATE`].
+pub const ENV_CLIENT_KEY: &str = "OTEL_EXPORTER_OTLP_CLIENT_KEY";
+/// `OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY`: beats [`ENV_CLIENT_KEY`].
+pub const ENV_METRICS_CLIENT_KEY: &str = "OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY";
 /// `OTEL_METRIC_EXPORT_INTERVAL`: time between exports, in milliseconds.
 pub const ENV_INTERVAL: &str = "OTEL_METRIC_EXPORT_INTERVAL";
 /// `OTEL_SERVICE_NAME`: the `service.name` resource attribute (Prometheus' `job`).
@@ -92,8 +107,14 @@ impl FromStr for Protocol {
 /// Where and how often metrics are exported.
 ///
 /// Every field left `None` (or empty) takes the OpenTelemetry default; [`from_env`]
-/// fills them from the standard `OTEL_*` variables. `Debug` never prints header values:
-/// they often carry API keys.
+/// fills them from the standard `OTEL_*` variables. `Debug` never prints header values
+/// (they often carry API keys), nor the endpoints' `user:password@` or query strings.
+///
+/// An `https://` collector is reached over TLS that verifies its certificate and host name
+/// against the Mozilla roots compiled into the binary, or against [`certificate`] alone when
+/// it is set (a private authority).
+///
+/// [`certificate`]: MetricsSettings::certificate
 ///
 /// [`from_env`]: MetricsSettings::from_env
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -114,6 +135,16 @@ pub struct MetricsSettings {
     /// The `service.name` resource attribute, Prometheus' `job` label.
     /// Default: `servio-pool`.
     pub service_name: Option<String>,
+    /// PEM file of the roots trusted for an `https://` collector, instead of the compiled-in
+    /// Mozilla roots (`OTEL_EXPORTER_OTLP_CERTIFICATE`). Default: none (the Mozilla roots).
+    pub certificate: Option<PathBuf>,
+    /// PEM client certificate chain for collectors that require mutual TLS
+    /// (`OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE`); needs [`client_key`](Self::client_key).
+    /// Default: none.
+    pub client_certificate: Option<PathBuf>,
+    /// PEM private key of [`client_certificate`](Self::client_certificate)
+    /// (`OTEL_EXPORTER_OTLP_CLIENT_KEY`). Default: none.
+    pub client_key: Option<PathBuf>,
 }
 
 impl fmt::Debug for MetricsSettings {
@@ -126,14 +157,18 @@ impl fmt::Debug for MetricsSettings {
                     .finish()
             }
         }
+        let redacted = |url: &Option<String>| url.as_deref().map(redact_url);
         f.debug_struct("MetricsSettings")
-            .field("endpoint", &self.endpoint)
-            .field("metrics_endpoint", &self.metrics_endpoint)
+            .field("endpoint", &redacted(&self.endpoint))
+            .field("metrics_endpoint", &redacted(&self.metrics_endpoint))
             .field("protocol", &self.protocol)
             .field("interval", &self.interval)
             .field("timeout", &self.timeout)
             .field("headers", &Redacted(&self.headers))
             .field("service_name", &self.service_name)
+            .field("certificate", &self.certificate)
+            .field("client_certificate", &self.client_certificate)
+            .field("client_key", &self.client_key)
             .finish()
     }
 }
@@ -202,6 +237,11 @@ impl MetricsSettings {
         if let Some((var, value)) = first([ENV_METRICS_HEADERS, ENV_HEADERS]) {
             settings.headers = parse_headers(&var, &value)?;
         }
+        let path = |names| first(names).map(|(_, v)| PathBuf::from(v));
+        settings.certificate = path([ENV_METRICS_CERTIFICATE, ENV_CERTIFICATE]);
+        settings.client_certificate =
+            path([ENV_METRICS_CLIENT_CERTIFICATE, ENV_CLIENT_CERTIFICATE]);
+        settings.client_key = path([ENV_METRICS_CLIENT_KEY, ENV_CLIENT_KEY]);
         settings.validate()?;
         Ok(settings)
     }
@@ -233,18 +273,34 @@ impl MetricsSettings {
         }
     }
 
-    /// [`resolved_endpoint`](Self::resolved_endpoint) without any `user:password@`, to
-    /// print or log.
+    /// [`resolved_endpoint`](Self::resolved_endpoint) without any `user:password@`, and with
+    /// its query string (some collectors take an API key there) and fragment replaced by
+    /// `***`, to print or log.
     pub fn redacted_endpoint(&self) -> String {
-        let url = self.resolved_endpoint();
-        let Some((scheme, rest)) = url.split_once("://") else {
-            return url;
-        };
-        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-        match rest[..authority_end].rfind('@') {
-            Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
-            None => url,
-        }
+        redact_url(&self.resolved_endpoint())
+    }
+
+    /// The parts of the endpoints that may be secret (`user:password`, the query string),
+    /// for removing them from error texts that quote the URL.
+    pub(crate) fn endpoint_secrets(&self) -> Vec<String> {
+        [&self.endpoint, &self.metrics_endpoint]
+            .into_iter()
+            .flatten()
+            .flat_map(|url| {
+                let (userinfo, query) = url_secrets(url);
+                [userinfo, query]
+            })
+            .flatten()
+            .filter(|secret| !secret.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Whether exports go over TLS (an `https://` collector).
+    pub fn uses_tls(&self) -> bool {
+        self.resolved_endpoint()
+            .get(..8)
+            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
     }
 
     /// The time between exports in effect.
@@ -265,8 +321,9 @@ impl MetricsSettings {
     /// Checks every field, so [`crate::MetricsPipeline::start`] fails early and clearly.
     ///
     /// # Errors
-    /// [`MetricsError::InvalidSetting`] for an endpoint without `http://` or `https://`, a
-    /// zero interval or timeout, or a header name or value that HTTP cannot carry.
+    /// [`MetricsError::InvalidSetting`] for an endpoint without `http://` or `https://`, a TLS
+    /// file with an `http://` endpoint, a client certificate without its key (or the reverse), a zero
+    /// interval or timeout, or a header name or value that HTTP cannot carry.
     pub fn validate(&self) -> Result<(), MetricsError> {
         for (key, url) in [
             ("endpoint", &self.endpoint),
@@ -277,10 +334,34 @@ impl MetricsSettings {
             {
                 return Err(MetricsError::InvalidSetting {
                     key: key.into(),
-                    value: Some(url.clone()),
+                    value: Some(redact_url(url)),
                     expected: "a URL starting with http:// or https:// (http://collector:4318)",
                 });
             }
+        }
+        let tls_files = [
+            ("certificate", &self.certificate),
+            ("client_certificate", &self.client_certificate),
+            ("client_key", &self.client_key),
+        ];
+        for (key, file) in tls_files {
+            if let Some(file) = file
+                && !self.uses_tls()
+            {
+                return Err(MetricsError::InvalidSetting {
+                    key: key.into(),
+                    value: Some(file.display().to_string()),
+                    expected: "an https:// endpoint: over http:// the metrics and headers travel \
+                               in clear text and no certificate is used",
+                });
+            }
+        }
+        if self.client_certificate.is_some() != self.client_key.is_some() {
+            return Err(MetricsError::InvalidSetting {
+                key: "client_certificate".into(),
+                value: None,
+                expected: "client_certificate and client_key together, or neither",
+            });
         }
         for (key, value) in [("interval", self.interval), ("timeout", self.timeout)] {
             if value == Some(Duration::ZERO) {
@@ -309,6 +390,31 @@ impl MetricsSettings {
         }
         Ok(())
     }
+}
+
+/// `url` without `user:password@`, with its query string and fragment shown as `***`.
+pub(crate) fn redact_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let host_start = rest[..authority_end].rfind('@').map_or(0, |at| at + 1);
+    let rest = &rest[host_start..];
+    let path_end = rest.find(['?', '#']).unwrap_or(rest.len());
+    let hidden = if path_end < rest.len() { "?***" } else { "" };
+    let scheme = if scheme.is_empty() {
+        String::new()
+    } else {
+        format!("{scheme}://")
+    };
+    format!("{scheme}{}{hidden}", &rest[..path_end])
+}
+
+/// The `user:password` and the query string (with fragment) of `url`, when present.
+fn url_secrets(url: &str) -> (Option<&str>, Option<&str>) {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let userinfo = rest[..authority_end].rfind('@').map(|at| &rest[..at]);
+    let query = rest.find(['?', '#']).map(|start| &rest[start + 1..]);
+    (userinfo, query)
 }
 
 fn parse_millis(var: String, value: String) -> Result<Duration, MetricsError> {
@@ -481,6 +587,66 @@ mod tests {
             with("http://collector:4318/a@b").redacted_endpoint(),
             "http://collector:4318/a@b"
         );
+    }
+
+    #[test]
+    fn query_strings_and_credentials_never_appear_in_debug_logs_or_errors() {
+        let url = "https://user:s3cr3t-pw@collector:4318/v1/metrics?api_key=s3cr3t-key#frag";
+        let s = MetricsSettings {
+            endpoint: Some(url.into()),
+            metrics_endpoint: Some(url.into()),
+            ..MetricsSettings::default()
+        };
+        assert_eq!(
+            s.redacted_endpoint(),
+            "https://collector:4318/v1/metrics?***"
+        );
+        let debug = format!("{s:?} {s:#?}");
+        assert!(!debug.contains("s3cr3t"), "{debug}");
+        assert!(debug.contains("collector:4318"), "{debug}");
+        let secrets = s.endpoint_secrets();
+        assert!(
+            secrets.iter().any(|p| p.contains("s3cr3t-pw")),
+            "{secrets:?}"
+        );
+        assert!(
+            secrets.iter().any(|p| p.contains("s3cr3t-key")),
+            "{secrets:?}"
+        );
+        let bad = MetricsSettings {
+            endpoint: Some("ftp://user:s3cr3t-pw@collector/?api_key=s3cr3t-key".into()),
+            ..MetricsSettings::default()
+        };
+        let err = bad.validate().unwrap_err();
+        assert!(!format!("{err} {err:?}").contains("s3cr3t"), "{err}");
+    }
+
+    #[test]
+    fn certificates_come_from_the_standard_variables_and_need_https() {
+        let s = MetricsSettings::from_vars([
+            (ENV_ENDPOINT, "https://collector:4318"),
+            (ENV_CERTIFICATE, "/generic/ca.pem"),
+            (ENV_METRICS_CERTIFICATE, "/metrics/ca.pem"),
+            (ENV_CLIENT_CERTIFICATE, "/client.pem"),
+            (ENV_CLIENT_KEY, "/client.key"),
+        ])
+        .unwrap();
+        assert!(s.uses_tls());
+        assert_eq!(s.certificate, Some(PathBuf::from("/metrics/ca.pem")));
+        assert_eq!(s.client_certificate, Some(PathBuf::from("/client.pem")));
+        assert_eq!(s.client_key, Some(PathBuf::from("/client.key")));
+        let err = MetricsSettings::from_vars([
+            (ENV_ENDPOINT, "http://collector:4318"),
+            (ENV_CERTIFICATE, "/ca.pem"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("https://"), "{err}");
+        let err = MetricsSettings::from_vars([
+            (ENV_ENDPOINT, "https://collector:4318"),
+            (ENV_CLIENT_KEY, "/client.key"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("together"), "{err}");
     }
 
     #[test]

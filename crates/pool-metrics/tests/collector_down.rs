@@ -1,5 +1,6 @@
 //! A collector that is not there: the pools keep serving, one warning is logged (not one per
-//! export), header values stay out of the log, and shutdown still returns.
+//! export), header values and the URL's credentials and query string stay out of the log and
+//! the errors, and shutdown still returns.
 
 mod support;
 
@@ -72,8 +73,20 @@ async fn collector_down(protocol: Protocol) {
     let logs = Logs::global();
     let port = closed_port();
     let address = format!("127.0.0.1:{port}");
+    // Over HTTP the URL also carries credentials and an API key in its query string, as some
+    // collectors take them.
+    let (endpoint, metrics_endpoint) = match protocol {
+        Protocol::HttpProtobuf => (
+            None,
+            Some(format!(
+                "http://user:s3cr3t-pw@{address}/v1/metrics?api_key=s3cr3t-key"
+            )),
+        ),
+        _ => (Some(format!("http://{address}")), None),
+    };
     let metrics = MetricsPipeline::start(MetricsSettings {
-        endpoint: Some(format!("http://{address}")),
+        endpoint,
+        metrics_endpoint,
         protocol: Some(protocol),
         interval: Some(Duration::from_millis(100)),
         timeout: Some(Duration::from_millis(500)),
@@ -120,6 +133,7 @@ async fn collector_down(protocol: Protocol) {
         .expect("shutdown returns while the collector is down");
     // The last export could not be delivered: shutdown says so, it does not hang or panic.
     assert!(result.is_err(), "{result:?}");
+    assert!(!format!("{result:?}").contains("s3cr3t"), "{result:?}");
     assert!(logs.lines_with("s3cr3t").is_empty());
     pg.close(Duration::from_secs(5)).await;
 }

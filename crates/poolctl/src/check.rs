@@ -47,10 +47,11 @@ pub(crate) enum CheckFormat {
 }
 
 /// The checks in the order an operator reads them; the statistics object is left to JSON.
-const TEXT_ORDER: [&str; 10] = [
+const TEXT_ORDER: [&str; 11] = [
     keys::POOL_OPEN,
     keys::CONNECTIVITY,
     keys::POOL_WAITING,
+    keys::POOL_WAIT_TIME,
     keys::POOL_CONNECTIONS,
     keys::POOL_ACQUIRE_TIMEOUTS,
     keys::SERVER_VERSION,

@@ -141,6 +141,29 @@ fn deny_warnings_fails_on_warnings_only() {
 }
 
 #[test]
+fn unverified_tls_in_production_warns_and_fails_under_deny_warnings() {
+    for mode in ["disable", "prefer", "require"] {
+        let mut env = PRODUCTION.to_vec();
+        env.push(("SERVIO_POOL_SSL_MODE", mode));
+        assert_exit(&poolctl(&["config", "--check"], &env), 0);
+        let output = poolctl(&["config", "--check", "--deny-warnings"], &env);
+        assert_exit(&output, 1);
+        let text = stdout(&output);
+        assert!(
+            text.contains(&format!("ssl_mode = {mode}")) && text.contains("verify-full"),
+            "{mode}: the warning names the fix: {text}"
+        );
+    }
+    // `require` with the server's root certificate verifies, as in libpq: nothing to warn.
+    let mut env = PRODUCTION.to_vec();
+    env.extend([
+        ("SERVIO_POOL_SSL_MODE", "require"),
+        ("SERVIO_POOL_SSL_ROOT_CERT", "/etc/servio/root.crt"),
+    ]);
+    assert_exit(&poolctl(&["config", "--check", "--deny-warnings"], &env), 0);
+}
+
+#[test]
 fn instances_and_server_limit_check_the_connection_budget() {
     let args = [
         "config",

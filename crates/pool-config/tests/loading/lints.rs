@@ -405,3 +405,41 @@ fn extreme_values_are_judged_without_overflow() {
     );
     assert!(findings.iter().any(|f| f.pool == "default, replica"));
 }
+
+#[test]
+fn tls_below_verify_ca_warns_in_staging_and_production_only() {
+    const ROOT: (&str, &str) = ("SERVIO_POOL_SSL_ROOT_CERT", "/etc/servio/root.crt");
+    for profile in ["development", "test", "staging", "production"] {
+        let shared = matches!(profile, "staging" | "production");
+        for mode in ["disable", "prefer", "require", "verify-ca", "verify-full"] {
+            for root in [false, true] {
+                let mut env = vec![("SERVIO_POOL_SSL_MODE", mode)];
+                if root {
+                    env.push(ROOT);
+                }
+                // `require` with a root certificate verifies as verify-ca (libpq's rule), and
+                // verify-ca needs a private root to identify the server.
+                let unverified = match mode {
+                    "disable" | "prefer" => true,
+                    "require" | "verify-ca" => !root,
+                    _ => false,
+                };
+                let case = format!("{profile}, ssl_mode = {mode}, root certificate: {root}");
+                if shared && unverified {
+                    let findings = findings_for(profile, &env, "ssl_mode");
+                    assert_eq!(findings.len(), 1, "{case}: {findings:#?}");
+                    let finding = &findings[0];
+                    assert_eq!(finding.level, Level::Warn, "{case}");
+                    assert!(
+                        finding.message.contains("ssl_mode = \"verify-full\""),
+                        "{case}: the fix is named: {finding}"
+                    );
+                    assert!(finding.reference.contains("libpq-ssl"), "{case}");
+                    assert_eq!(finding.value, mode, "{case}");
+                } else {
+                    assert_none(profile, &env, "ssl_mode");
+                }
+            }
+        }
+    }
+}

@@ -14,6 +14,14 @@ fn sizes(profile: Profile) -> (u32, u32) {
     }
 }
 
+/// Verified TLS where the password crosses shared networks; libpq's default locally.
+fn ssl_mode(profile: Profile) -> SslMode {
+    match profile {
+        Profile::Development | Profile::Test => SslMode::Prefer,
+        Profile::Staging | Profile::Production => SslMode::VerifyFull,
+    }
+}
+
 fn assert_common_numbers(pool: &PoolSettings) {
     assert_eq!(pool.idle_timeout, Some(Duration::from_secs(30)));
     assert_eq!(pool.connect_timeout, Duration::from_secs(2));
@@ -23,7 +31,6 @@ fn assert_common_numbers(pool: &PoolSettings) {
     assert_eq!(pool.statement_timeout, Some(Duration::from_secs(30)));
     assert_eq!(pool.query_timeout, Some(Duration::from_secs(30)));
     assert_eq!(pool.lifetime_jitter, Duration::from_secs(30));
-    assert_eq!(pool.ssl_mode, SslMode::Prefer);
     assert_eq!(pool.application_name, "servio-pool");
     assert_eq!(pool.validate_after_idle, Some(Duration::from_secs(5)));
     assert_eq!(pool.keepalive_interval, Some(Duration::from_secs(120)));
@@ -50,6 +57,7 @@ fn built_in_numbers_of_every_profile() {
             sizes(profile),
             "{profile}"
         );
+        assert_eq!(pool.ssl_mode, ssl_mode(profile), "{profile}");
         assert_common_numbers(pool);
     }
 }
@@ -64,6 +72,7 @@ fn shipped_files_restate_the_built_in_numbers() {
             sizes(profile),
             "{profile}"
         );
+        assert_eq!(pool.ssl_mode, ssl_mode(profile), "{profile}");
         assert_common_numbers(pool);
         let built_in = Loader::new()
             .config_dir(Fixture::empty().path())

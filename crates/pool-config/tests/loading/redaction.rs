@@ -99,3 +99,65 @@ fn an_invalid_database_url_is_shown_masked() {
     );
     assert!(!errors[0].contains(PASSWORD));
 }
+
+#[test]
+fn secret_query_parameters_are_masked_in_every_message() {
+    for (url, shown) in [
+        (
+            format!("postgres://app@db/servio?password={PASSWORD}&sslmode=maybe"),
+            "postgres://app@db/servio?password=***&sslmode=maybe",
+        ),
+        (
+            format!("postgres://app@db/servio?sslpassword={PASSWORD}"),
+            "postgres://app@db/servio?sslpassword=***",
+        ),
+        (
+            format!("postgres://app:{PASSWORD}@db/servio?password={PASSWORD}"),
+            "postgres://app:***@db/servio?password=***",
+        ),
+        (
+            format!("postgres://app@db/servio?password={PASSWORD}%zz"),
+            "postgres://app@db/servio?password=***",
+        ),
+    ] {
+        let errors = Fixture::empty().errors(&[("DATABASE_URL", &url)]);
+        assert_eq!(errors.len(), 1, "{url}: {errors:?}");
+        assert!(errors[0].contains(shown), "{url}: {errors:?}");
+        assert!(!errors[0].contains("pr1vate"), "{errors:?}");
+    }
+    // Accepted as libpq accepts it, and never shown: the source names the masked URL.
+    let url = format!("postgres://app@db/servio?password={PASSWORD}");
+    assert_hidden(Fixture::empty().loader(&[("DATABASE_URL", &url)]));
+    let settings = Fixture::empty().load(&[("DATABASE_URL", &url)]);
+    let pool = settings.pool("default").unwrap();
+    assert_eq!(pool.password.expose(), PASSWORD);
+    let source = settings
+        .source_of("default", "password")
+        .unwrap()
+        .to_string();
+    assert!(source.contains("password=***"), "{source}");
+}
+
+#[test]
+fn an_empty_or_oversized_password_file_is_an_error_naming_it() {
+    let fixture = Fixture::empty();
+    let huge = "x".repeat(64 * 1024);
+    for (name, contents, why) in [
+        ("empty", "", "empty"),
+        ("newline", "\n", "empty"),
+        ("huge", huge.as_str(), "longer than 4096 bytes"),
+    ] {
+        let file = fixture.write(name, contents);
+        let mut env = vec![("DB_PASSWORD_FILE", file.to_str().unwrap())];
+        env.extend(crate::support::CONNECTION[..3].iter().copied());
+        let errors =
+            crate::support::errors_of(fixture.loader(&env).profile(Profile::Production).load());
+        crate::support::assert_one_error(
+            &errors,
+            &["DB_PASSWORD_FILE", file.to_str().unwrap(), why],
+        );
+        // In development too: a file given and empty is a mistake, not "no password".
+        let errors = fixture.errors(&env);
+        crate::support::assert_one_error(&errors, &["DB_PASSWORD_FILE", why]);
+    }
+}

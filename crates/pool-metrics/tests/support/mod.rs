@@ -4,6 +4,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -112,12 +113,17 @@ impl Receiver {
 
     /// An OTLP/gRPC receiver (tonic, the generated `MetricsService`).
     pub async fn grpc() -> Receiver {
+        Self::grpc_with(tonic::transport::Server::builder()).await
+    }
+
+    /// An OTLP/gRPC receiver on `server` (plain or TLS).
+    async fn grpc_with(mut server: tonic::transport::Server) -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().unwrap();
         let store = Store::default();
         let service = MetricsServiceServer::new(GrpcSink(store.clone()));
         let task = tokio::spawn(async move {
-            tonic::transport::Server::builder()
+            server
                 .add_service(service)
                 .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
                 .await
@@ -138,6 +144,92 @@ impl Receiver {
             axum::serve(listener, app).await.expect("http receiver");
         });
         Receiver { addr, store, task }
+    }
+
+    /// An OTLP/HTTP receiver behind TLS, presenting `certs`' server certificate (for
+    /// `localhost` and `127.0.0.1`, signed by `certs.ca_cert()`). Its endpoint is
+    /// [`https_endpoint`](Self::https_endpoint); handshakes that fail are counted in
+    /// `refused`.
+    pub async fn https(certs: &pool_testkit::TestCertificates) -> (Receiver, Arc<AtomicU64>) {
+        use tokio_rustls::rustls::pki_types::pem::PemObject as _;
+        use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let chain = CertificateDer::pem_file_iter(certs.server_cert())
+            .expect("server certificate")
+            .collect::<Result<Vec<_>, _>>()
+            .expect("server certificate");
+        let key = PrivateKeyDer::from_pem_file(certs.server_key()).expect("server key");
+        let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(Arc::new(
+            tokio_rustls::rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("tls versions")
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .expect("server certificate and key");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().unwrap();
+        let store = Store::default();
+        let refused = Arc::new(AtomicU64::new(0));
+        let app = axum::Router::new()
+            .route("/v1/metrics", post(http_export))
+            .with_state(store.clone());
+        let tls = TlsListener {
+            inner: listener,
+            acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+            refused: Arc::clone(&refused),
+        };
+        let task = tokio::spawn(async move {
+            axum::serve(tls, app).await.expect("https receiver");
+        });
+        (Receiver { addr, store, task }, refused)
+    }
+
+    /// An OTLP/gRPC receiver behind TLS (tonic's), presenting `certs`' server certificate.
+    pub async fn grpcs(certs: &pool_testkit::TestCertificates) -> Receiver {
+        let identity = tonic::transport::Identity::from_pem(
+            std::fs::read(certs.server_cert()).expect("server certificate"),
+            std::fs::read(certs.server_key()).expect("server key"),
+        );
+        let server = tonic::transport::Server::builder()
+            .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+            .expect("server tls");
+        Self::grpc_with(server).await
+    }
+
+    /// The TLS receiver's base URL under the name its certificate carries.
+    pub fn https_endpoint(&self) -> String {
+        format!("https://localhost:{}", self.addr.port())
+    }
+}
+
+/// A TCP listener that completes a TLS handshake before handing a connection to axum.
+struct TlsListener {
+    inner: TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    refused: Arc<AtomicU64>,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((tcp, addr)) = self.inner.accept().await else {
+                continue;
+            };
+            // One handshake at a time is plenty for one exporter.
+            match self.acceptor.accept(tcp).await {
+                Ok(stream) => return (stream, addr),
+                Err(_) => {
+                    self.refused.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.inner.local_addr()
     }
 }
 
