@@ -254,7 +254,8 @@ impl<C: Connector> Inner<C> {
     /// The error of a waiter whose `acquire_timeout` ran out: phase `Connecting`, with the
     /// last connect error, while connects are under way or failing, else `Waiting`.
     pub(crate) fn waiting_timeout(&self, st: &State<C::Connection>) -> PoolError {
-        let (connecting, last_error) = st.timeout_phase_inputs();
+        let window_ms = crate::clock::ms(self.options.acquire_timeout);
+        let (connecting, last_error) = st.timeout_phase_inputs(self.clock.now(), window_ms);
         let phase = if connecting || last_error.is_some() {
             TimeoutPhase::Connecting
         } else {

@@ -150,7 +150,7 @@ impl<C: Connector> Inner<C> {
         };
         let now_ms = self.clock.ms_at(self.clock.refresh());
         let mut st = self.lock();
-        let failures = st.connect_failed(error);
+        let failures = st.connect_failed(error, now_ms);
         let delay = self.backoff(failures);
         if let Some(refused) = refused {
             let until = now_ms.saturating_add(ms(delay));

@@ -10,6 +10,7 @@
 
 use std::collections::VecDeque;
 use std::panic::Location;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -87,7 +88,8 @@ pub(crate) struct State<T> {
     waiters: WaitQueue<T>,
     checkouts: Slab<Holder>,
     closing: bool,
-    last_connect_error: Option<SharedError>,
+    /// The last connect error and when it happened (ms on the pool's clock).
+    last_connect_error: Option<(SharedError, u64)>,
     consecutive_failures: u32,
     refused: Option<Refused>,
     /// A connection or a connect came back while closing: `close()` is to be woken.
@@ -172,10 +174,20 @@ impl<T> State<T> {
 
     /// What a waiting timeout reports: whether connects were under way, and the last connect
     /// error while connects fail.
-    pub(crate) fn timeout_phase_inputs(&self) -> (bool, Option<SharedError>) {
-        let last_error = (self.consecutive_failures > 0)
-            .then(|| self.last_connect_error.clone())
-            .flatten();
+    pub(crate) fn timeout_phase_inputs(
+        &self,
+        now_ms: u64,
+        window_ms: u64,
+    ) -> (bool, Option<SharedError>) {
+        // A success for an older waiter ends the run of failures, but a waiter whose own
+        // connects failed within its wait still learns why.
+        let last_error = self
+            .last_connect_error
+            .as_ref()
+            .filter(|(_, at)| {
+                self.consecutive_failures > 0 || now_ms.saturating_sub(*at) <= window_ms
+            })
+            .map(|(error, _)| Arc::clone(error));
         (self.connecting > 0, last_error)
     }
 
@@ -364,10 +376,10 @@ impl<T> State<T> {
 
     /// A reserved connect failed (its reservation is kept until the task decides). Returns
     /// how many connects in a row have failed.
-    pub(crate) fn connect_failed(&mut self, error: SharedError) -> u32 {
+    pub(crate) fn connect_failed(&mut self, error: SharedError, now_ms: u64) -> u32 {
         self.counters.connect_failures += 1;
         self.consecutive_failures = self.consecutive_failures.saturating_add(1);
-        self.last_connect_error = Some(error);
+        self.last_connect_error = Some((error, now_ms));
         self.consecutive_failures
     }
 

@@ -191,9 +191,6 @@ async fn an_acquire_that_runs_out_while_validating_says_so() {
 /// and the seven others timed out with `last_error: None`, which read as "a connect that
 /// neither succeeded nor failed". The success resets the run of failures the error reads.
 #[tokio::test(start_paused = true)]
-#[ignore = "finding: a connect that succeeds for an older waiter clears the last connect \
-            error, so waiters whose own connects kept timing out fail with \
-            Timeout { phase: Connecting, last_error: None }"]
 async fn a_waiter_whose_connects_kept_failing_times_out_with_their_error() {
     let connect_timeout = Duration::from_secs(1);
     let (pool, connector) = pool(
