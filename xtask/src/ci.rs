@@ -1,6 +1,7 @@
 //! `cargo xtask ci`: what CI runs (`.ci/run` calls it), in the order that fails fastest:
-//! formatting, clippy, docs, then the README's two commands: `cargo xtask test`, and the demo
-//! in a short smoke run whose output is checked; last, a smoke run of the benchmarks.
+//! formatting, clippy, docs, then the README's two commands: `cargo xtask test` (and a check
+//! that Ctrl-C on it leaves nothing behind), and the demo in a short smoke run whose output is
+//! checked; last, a smoke run of the benchmarks.
 
 use crate::shell::{cargo, step};
 
@@ -57,9 +58,10 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
 
     println!("\n==> cargo xtask test (the README's test command)");
     crate::test::run(&args.test)?;
+    crate::interrupt::check()?;
 
     println!("\n==> cargo xtask demo --duration 5s (the README's demo command, short)");
-    crate::demo::smoke()?;
+    crate::demo::smoke(args.test.whole_workspace())?;
 
     // The benchmarks must keep working: each runs once (release build), which checks that they
     // run and write their summary, not their speed.

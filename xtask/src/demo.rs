@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use anyhow::{Context as _, bail};
 
 use crate::prereq::{self, DEMO_NEEDS};
-use crate::shell::{announce, cargo};
+use crate::shell::{announce, cargo, target_dir};
 
 /// Options of `cargo xtask demo`.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -44,9 +44,19 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
 }
 
 /// The CI smoke run: a short demo whose output must show the recovery and complete close
-/// reports.
-pub(crate) fn smoke() -> anyhow::Result<()> {
-    let mut command = demo_command(&["--duration".to_owned(), "5s".to_owned()]);
+/// reports. `built_by_tests`: the workspace's test build just made the demo's binary (with
+/// the test build's features), so it runs as is instead of `cargo run` building it again
+/// with the demo's own.
+pub(crate) fn smoke(built_by_tests: bool) -> anyhow::Result<()> {
+    let short = ["--duration".to_owned(), "5s".to_owned()];
+    let built = target_dir().join("debug").join("pool-demo");
+    let mut command = if built_by_tests && built.is_file() {
+        let mut command = Command::new(built);
+        command.args(&short);
+        command
+    } else {
+        demo_command(&short)
+    };
     announce(
         "demo smoke run: cargo xtask demo --duration 5s",
         "the README's first command works: each pool recovers from the restart and closes completely",
@@ -119,6 +129,22 @@ fn check_output(output: &str) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_demos_own_options_pass_through() {
+        #[derive(Debug, clap::Parser)]
+        struct Demo {
+            #[command(flatten)]
+            args: Args,
+        }
+        let parse = |line: &[&str]| <Demo as clap::Parser>::try_parse_from(line).unwrap().args;
+        let args = parse(&["demo", "--no-install", "--duration", "5s", "--health-json"]);
+        assert!(args.no_install);
+        assert_eq!(args.demo_args, ["--duration", "5s", "--health-json"]);
+        let args = parse(&["demo", "--duration", "5s"]);
+        assert!(!args.no_install);
+        assert_eq!(args.demo_args, ["--duration", "5s"]);
+    }
 
     const GOOD: &str = "\
 ==> recovery after the restart

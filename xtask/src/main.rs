@@ -8,6 +8,7 @@
 mod bench;
 mod ci;
 mod demo;
+mod interrupt;
 mod prereq;
 mod shell;
 mod summary;

@@ -84,17 +84,16 @@ pub(crate) struct Args {
     cargo_test_args: Vec<String>,
 }
 
+impl Args {
+    /// Whether the run tests every crate (no `-p`).
+    pub(crate) fn whole_workspace(&self) -> bool {
+        self.packages.is_empty()
+    }
+}
+
 pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     let backend = Backend::chosen(args.backend)?;
-    let mut needs = prereq::applicable(&TEST_NEEDS, &args.packages);
-    if backend == Backend::Docker {
-        // Asked for by name: its absence is an error, not a skip.
-        for need in &mut needs {
-            if need.tool == Tool::Docker {
-                need.optional = false;
-            }
-        }
-    }
+    let needs = prereq::applicable(&TEST_NEEDS, &args.packages);
     if backend == Backend::Url && std::env::var_os(testkit_env::DATABASE_URL).is_none() {
         bail!(
             "the url backend needs {}=postgres://SUPERUSER:PASSWORD@HOST:PORT/postgres",
@@ -102,6 +101,13 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         );
     }
     let facts = prereq::check("cargo xtask test", &needs, !args.no_install)?;
+    if let (Backend::Docker, Some(Err(why))) = (backend, facts.found.get(&Tool::Docker)) {
+        // Asked for by name: its absence is an error, not a skip.
+        bail!(
+            "the docker backend was asked for, but {why}: start Docker (or point DOCKER_HOST at \
+             an engine), or choose --backend native"
+        );
+    }
 
     build(args)?;
     let server = Holder::start(backend)?;
