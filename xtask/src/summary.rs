@@ -10,7 +10,6 @@ use crate::prereq::{Facts, Need, Tool};
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Server {
     pub(crate) backend: String,
-    pub(crate) reason: String,
     /// Handed to the tests; holds a password, never printed.
     pub(crate) url: String,
 }
@@ -70,7 +69,9 @@ pub(crate) fn lines(
     let run_server = |backend: &str| server.backend == backend;
 
     let docker = match (run_server("docker"), found(Tool::Docker)) {
-        (true, _) => format!("used: the run's server is a container ({})", server.reason),
+        (true, _) => {
+            "used: the run's server is a container (why: see where it was provisioned)".to_owned()
+        }
         (false, Some(_)) => "used: the docker backend's self-test and the cleanup tests start \
                              containers"
             .to_owned(),
@@ -173,7 +174,6 @@ mod tests {
         };
         let server = Server {
             backend: "native".to_owned(),
-            reason: "auto: docker is unusable".to_owned(),
             url: "postgres://secret@127.0.0.1/postgres".to_owned(),
         };
         let skips = parse_skips(

@@ -226,7 +226,6 @@ impl Holder {
             let (key, value) = line.split_once(' ').unwrap_or((line.as_str(), ""));
             match key {
                 "backend" => info.backend = value.to_owned(),
-                "reason" => info.reason = value.to_owned(),
                 "url" => info.url = value.to_owned(),
                 "ready" => {
                     return Ok(Self { child, stdin, info });

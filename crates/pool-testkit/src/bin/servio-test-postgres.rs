@@ -35,7 +35,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run()) {
+    let outcome = runtime.block_on(run());
+    // The read of standard input runs on a blocking thread that returns only when input
+    // comes; after a signal, none may come, so do not wait for it.
+    runtime.shutdown_background();
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("servio-test-postgres: {error:#}");
