@@ -114,10 +114,14 @@ async fn start_server() -> anyhow::Result<TestServer> {
     Ok(server)
 }
 
-/// `config/` of the workspace (the demo runs from anywhere).
+/// `config/` of the workspace (the demo runs from anywhere): two levels above this crate.
 fn config_dir() -> PathBuf {
     let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest.join("../../config")
+    manifest
+        .ancestors()
+        .nth(2)
+        .unwrap_or(manifest)
+        .join("config")
 }
 
 fn load_settings(server: &TestServer, database: &str) -> anyhow::Result<Settings> {
@@ -178,10 +182,10 @@ async fn demo(server: &TestServer, args: &Args) -> anyhow::Result<()> {
 
     let total = args.duration;
     println!(
-        "\n==> running workers for {} ({} per pool beyond max_connections, so some wait); the server restarts at {}",
-        humantime::format_duration(total),
+        "\n==> running workers for {:.1}s ({} per pool beyond max_connections, so some wait); the server restarts at {:.1}s",
+        total.as_secs_f64(),
         args.extra_workers,
-        humantime::format_duration(Duration::from_millis(total.as_millis() as u64 / 2))
+        total.as_secs_f64() / 2.0
     );
     let stop = Arc::new(AtomicBool::new(false));
     let mut workers = Vec::new();
@@ -232,13 +236,11 @@ async fn demo(server: &TestServer, args: &Args) -> anyhow::Result<()> {
     for worker in workers {
         let _ = worker.await;
     }
-    readiness.stop();
 
     println!("\n==> recovery after the restart");
     for (name, observer) in &live {
         println!("    {}", observer.recovery_line(name));
     }
-    println!("    /health/ready: {}", readiness.history());
 
     println!("\n==> totals");
     for (name, pool) in registry.iter() {
@@ -246,6 +248,11 @@ async fn demo(server: &TestServer, args: &Args) -> anyhow::Result<()> {
     }
 
     print_health_report(&checker, args.health_json).await;
+    readiness.stop();
+    println!(
+        "    /health/ready while the demo ran: {}",
+        readiness.history()
+    );
     endpoints.abort();
 
     println!("\n==> closing the pools (close report)");
