@@ -7,6 +7,8 @@ use crate::shell::{cargo, step};
 
 /// Options of `cargo xtask ci`.
 #[derive(Debug, Clone, clap::Args)]
+// Its only field is the flattened `test::Args`, whose group has the same derived name.
+#[group(skip)]
 pub(crate) struct Args {
     #[command(flatten)]
     test: crate::test::Args,

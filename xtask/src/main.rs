@@ -40,7 +40,7 @@ enum Task {
     Bench(bench::Args),
     /// Show the pools at work against a throwaway PostgreSQL, through a server restart.
     Demo(demo::Args),
-    /// What CI runs: fmt, clippy, docs, `cargo xtask test`, then the benchmark and demo smoke runs.
+    /// What CI runs: fmt, clippy, docs, `cargo xtask test` and a Ctrl-C check, the demo and benchmark smoke runs.
     Ci(ci::Args),
 }
 
@@ -58,5 +58,14 @@ fn main() -> ExitCode {
             eprintln!("\nxtask: error: {error:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        // clap checks names, groups and flags only when a command is built: do it for all.
+        <super::Cli as clap::CommandFactory>::command().debug_assert();
     }
 }
