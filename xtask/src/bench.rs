@@ -1,31 +1,32 @@
-//! `cargo xtask bench`: provision PostgreSQL, run the criterion benchmarks of `benches/`
-//! (servio-pool against deadpool, bb8 and sqlx's `PgPool`), print the summary table.
-
-use std::path::PathBuf;
+//! `cargo xtask bench`: run the criterion benchmarks of `benches/` (servio-pool against
+//! deadpool, bb8 and sqlx's `PgPool`), print the summary table. The `postgres` benchmark
+//! starts its own PostgreSQL with the backend chosen here (pool-testkit removes it at exit).
 
 use anyhow::Context as _;
-use pool_testkit::{BACKEND_ENV, Backend, DATABASE_URL_ENV, TestPostgres};
 
-use crate::shell::{cargo, runtime, step, workspace_root};
+use crate::shell::{cargo, step, target_dir};
+use crate::test::Backend;
 
 /// The benchmark binaries of `benches/`, in the order cargo runs them.
 const BENCHES: [&str; 4] = ["contended", "metrics", "postgres", "uncontended"];
 /// The one that needs PostgreSQL.
 const NEEDS_POSTGRES: &str = "postgres";
+/// pool-testkit's backend variable (kept in step with `crates/pool-testkit/src/backend.rs`).
+const BACKEND_ENV: &str = "SERVIO_TEST_BACKEND";
 
 /// Options of `cargo xtask bench`.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub(crate) struct Args {
-    /// A short smoke run for CI: every benchmark runs briefly to show it works; its numbers
-    /// are not measurements.
+    /// A short smoke run for CI: every benchmark runs briefly, in a debug build, to show it
+    /// works; its numbers are not measurements.
     #[arg(long)]
     quick: bool,
     /// Run only this benchmark (contended, metrics, postgres, uncontended); repeatable.
     #[arg(long = "bench", value_name = "NAME", value_parser = clap::builder::PossibleValuesParser::new(BENCHES))]
     benches: Vec<String>,
-    /// Where PostgreSQL comes from: docker, native, url or auto (default: SERVIO_TEST_BACKEND,
-    /// else native: docker's port mapping adds a proxy hop to every round trip).
-    #[arg(long, value_name = "BACKEND")]
+    /// Where PostgreSQL comes from (default: SERVIO_TEST_BACKEND, else native: docker's port
+    /// mapping adds a proxy hop to every round trip).
+    #[arg(long, value_enum, value_name = "BACKEND")]
     backend: Option<Backend>,
     /// Extra arguments for the criterion binaries (e.g. a filter: `cargo xtask bench --
     /// servio-pool`).
@@ -33,11 +34,17 @@ pub(crate) struct Args {
     criterion_args: Vec<String>,
 }
 
-pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
-    runtime()?.block_on(run_async(args))
+impl Args {
+    /// `--quick`, for CI.
+    pub(crate) fn quick() -> Self {
+        Self {
+            quick: true,
+            ..Self::default()
+        }
+    }
 }
 
-async fn run_async(args: &Args) -> anyhow::Result<()> {
+pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     let target = target_dir();
     let selected: Vec<&str> = if args.benches.is_empty() {
         BENCHES.to_vec()
@@ -48,12 +55,6 @@ async fn run_async(args: &Args) -> anyhow::Result<()> {
         warn_if_busy();
     }
 
-    let server = if selected.contains(&NEEDS_POSTGRES) {
-        Some(provision(args).await?)
-    } else {
-        None
-    };
-
     let results = target.join("bench-results");
     if args.benches.is_empty() && results.exists() {
         // A full run replaces every result, so none of an older run can slip into the table.
@@ -62,7 +63,14 @@ async fn run_async(args: &Args) -> anyhow::Result<()> {
     }
 
     let mut command = cargo();
-    command.args(["bench", "--package", "benches", "--locked"]);
+    if args.quick {
+        // A smoke run checks that the benchmarks run, not how fast: built like the tests
+        // (debug, the workspace's features), it reuses what `cargo xtask test` compiled instead
+        // of an optimised build of every dependency.
+        command.args(["test", "--workspace", "--all-features", "--locked"]);
+    } else {
+        command.args(["bench", "--package", "benches", "--locked"]);
+    }
     for bench in &selected {
         command.args(["--bench", bench]);
     }
@@ -74,15 +82,18 @@ async fn run_async(args: &Args) -> anyhow::Result<()> {
     command
         .args(&args.criterion_args)
         .env(benches_env::DIR, &target);
-    if let Some(server) = &server {
-        command
-            .env(DATABASE_URL_ENV, server.superuser_url())
-            .env(BACKEND_ENV, Backend::Url.as_str());
+    if selected.contains(&NEEDS_POSTGRES) {
+        let backend = match args.backend {
+            Some(backend) => backend,
+            None if std::env::var_os(BACKEND_ENV).is_some() => Backend::chosen(None)?,
+            None => Backend::Native,
+        };
+        command.env(BACKEND_ENV, backend.as_str());
     }
     let (title, why) = if args.quick {
         (
             "quick benchmark smoke run",
-            "every benchmark runs briefly to show it still works",
+            "every benchmark runs briefly (debug build, as the tests are built) to show it still works",
         )
     } else {
         (
@@ -90,22 +101,14 @@ async fn run_async(args: &Args) -> anyhow::Result<()> {
             "criterion per case, then a fixed-duration pass per pool for the summary (several minutes)",
         )
     };
-    let result = step(
+    step(
         title,
         why,
-        "Read the panic or error above: a benchmark stops when a pool fails. Rerun one with \
+        "Read the panic or error above: a benchmark stops when a pool fails (or, for postgres, \
+         when no server can be started: choose another --backend). Rerun one with \
          `cargo xtask bench --quick --bench <name>`",
         command,
-    )
-    .await;
-    if let Some(server) = server {
-        println!(
-            "\n==> stopping the benchmark PostgreSQL ({} backend)",
-            server.backend()
-        );
-        drop(server);
-    }
-    result?;
+    )?;
 
     let summary = target.join("bench-summary.md");
     let text = std::fs::read_to_string(&summary)
@@ -125,26 +128,6 @@ mod benches_env {
     pub(super) const QUICK: &str = "SERVIO_BENCH_QUICK";
     /// Where `bench-results/` and `bench-summary.md` go.
     pub(super) const DIR: &str = "SERVIO_BENCH_DIR";
-}
-
-async fn provision(args: &Args) -> anyhow::Result<TestPostgres> {
-    let backend = match args.backend {
-        Some(backend) => backend,
-        None if std::env::var_os(BACKEND_ENV).is_some() => Backend::from_env()?,
-        None => Backend::Native,
-    };
-    crate::test::provision(backend, "the benchmarks")
-        .await
-        .context("skip PostgreSQL with --bench contended --bench metrics --bench uncontended, or choose another --backend")
-}
-
-/// `CARGO_TARGET_DIR`, else the workspace's `target/`.
-fn target_dir() -> PathBuf {
-    let root = workspace_root();
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => root.join(dir),
-        None => root.join("target"),
-    }
 }
 
 /// Timings on a busy machine mislead: say so before a full run.

@@ -1,10 +1,15 @@
-//! Running cargo and other commands: print what runs and why, stop on Ctrl-C, and turn a
-//! failure into an error that says what to do.
+//! Running cargo and other commands: print what runs and why, and turn a failure into an
+//! error that says what to do.
+//!
+//! Ctrl-C reaches every process of the terminal's foreground group at once: xtask stops at
+//! once, and each child cleans up after itself (the test servers' holder and the demo remove
+//! their servers; test processes leave theirs to their watchdogs).
 
-use std::process::Stdio;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use tokio::process::Command;
 
 /// The cargo that runs us (so `cargo +nightly xtask` stays on nightly).
 pub(crate) fn cargo() -> Command {
@@ -32,57 +37,75 @@ pub(crate) fn cargo() -> Command {
 }
 
 /// The workspace root (xtask lives one level below it).
-pub(crate) fn workspace_root() -> std::path::PathBuf {
+pub(crate) fn workspace_root() -> PathBuf {
     let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     manifest.parent().unwrap_or(manifest).to_owned()
 }
 
+/// `CARGO_TARGET_DIR`, else the workspace's `target/`.
+pub(crate) fn target_dir() -> PathBuf {
+    let root = workspace_root();
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => root.join(dir),
+        None => root.join("target"),
+    }
+}
+
+/// The command line, as a reader would type it.
+pub(crate) fn command_line(command: &Command) -> String {
+    std::iter::once(command.get_program())
+        .chain(command.get_args())
+        .map(|part| part.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Prints a step's title, the reason for it, and the command line.
 pub(crate) fn announce(title: &str, why: &str, command: &Command) {
-    let std = command.as_std();
-    let line: Vec<String> = std::iter::once(std.get_program())
-        .chain(std.get_args())
-        .map(|part| part.to_string_lossy().into_owned())
-        .collect();
     println!(
         "\n==> {title}\n    why: {why}\n    running: {}",
-        line.join(" ")
+        command_line(command)
     );
 }
 
-/// Runs `command` with inherited output. On Ctrl-C the child (which got the signal too) is
-/// waited for, and the error says the run was interrupted. `fix` tells a reader what to do
-/// when the command fails.
-pub(crate) async fn step(
-    title: &str,
-    why: &str,
-    fix: &str,
-    mut command: Command,
-) -> anyhow::Result<()> {
+/// Runs `command` with inherited output. `fix` tells a reader what to do when it fails.
+pub(crate) fn step(title: &str, why: &str, fix: &str, mut command: Command) -> anyhow::Result<()> {
     announce(title, why, &command);
-    let mut child = command
+    let status = command
         .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("{title}: cannot start the command"))?;
-    let status = tokio::select! {
-        status = child.wait() => status?,
-        _ = tokio::signal::ctrl_c() => {
-            // The child is in our process group and got the same Ctrl-C: let it finish.
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), child.wait()).await;
-            bail!("interrupted (Ctrl-C) during: {title}");
-        }
-    };
+        .status()
+        .with_context(|| format!("{title}: cannot start `{}`", command_line(&command)))?;
     if !status.success() {
         bail!("{title} failed ({status}). {fix}");
     }
     Ok(())
 }
 
-/// A multi-thread runtime for a subcommand.
-pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
+/// Runs a quick query command (`docker version`, `sudo -n true`) and returns its trimmed
+/// standard output, or `None` when it fails, cannot start, or runs past `deadline` (then it is
+/// killed): a prerequisite that does not answer at once counts as missing.
+pub(crate) fn probe(command: &mut Command, deadline: Duration) -> Option<String> {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let started = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) if status.success() => {
+                let mut out = String::new();
+                std::io::Read::read_to_string(&mut child.stdout.take()?, &mut out).ok()?;
+                return Some(out.trim().to_owned());
+            }
+            Ok(Some(_)) | Err(_) => return None,
+            Ok(None) if started.elapsed() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
 }

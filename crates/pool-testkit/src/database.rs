@@ -3,6 +3,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use sqlx::Connection as _;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use tokio::sync::OnceCell;
 
@@ -144,6 +145,69 @@ impl TestDatabase {
     /// Cancel safe.
     pub async fn admin_connection(&self) -> anyhow::Result<PgConnection> {
         self.endpoint.connect_admin(&self.name).await
+    }
+
+    /// Whether the server checks passwords: `false` under `trust` authentication, common on
+    /// developer machines and possible for a server `SERVIO_TEST_DATABASE_URL` names.
+    ///
+    /// Finds out by logging in as [`APP_USER`](crate::APP_USER) with a wrong password.
+    ///
+    /// # Errors
+    ///
+    /// When the login fails for another reason than the password (the server is down, say).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe.
+    pub async fn checks_passwords(&self) -> anyhow::Result<bool> {
+        let wrong = self
+            .app_options()
+            .password("servio-testkit-probe-wrong-password");
+        match PgConnection::connect_with(&wrong).await {
+            Ok(conn) => {
+                let _ = conn.close().await;
+                Ok(false)
+            }
+            // 28P01 invalid_password; 28000 invalid_authorization_specification (pg_hba
+            // `reject`, or a password method the role has no secret for): refused either way.
+            Err(error)
+                if error
+                    .as_database_error()
+                    .and_then(|e| e.code())
+                    .is_some_and(|code| code == "28P01" || code == "28000") =>
+            {
+                Ok(true)
+            }
+            Err(error) => Err(anyhow::Error::new(error)
+                .context("cannot tell whether the test server checks passwords")),
+        }
+    }
+
+    /// For a wrong-password test: [`checks_passwords`](Self::checks_passwords), and when the
+    /// server does not, records the calling test as [skipped](crate::skip) with the reason,
+    /// so the test returns early instead of failing.
+    ///
+    /// # Errors
+    ///
+    /// As [`checks_passwords`](Self::checks_passwords).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe.
+    pub async fn require_password_auth(&self) -> anyhow::Result<bool> {
+        let checks = self.checks_passwords().await?;
+        if !checks {
+            crate::skip(
+                "password authentication",
+                &format!(
+                    "the server at {}:{} accepts a wrong password (trust authentication), so \
+                     there is no refusal to test",
+                    self.host(),
+                    self.port()
+                ),
+            );
+        }
+        Ok(checks)
     }
 }
 

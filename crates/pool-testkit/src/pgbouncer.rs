@@ -107,7 +107,7 @@ impl PgBouncer {
     /// Cancelling it stops PgBouncer.
     pub async fn start(upstream: impl Into<Upstream>, mode: PoolMode) -> anyhow::Result<Self> {
         let upstream = upstream.into();
-        let binary = find_pgbouncer()?;
+        let binary = crate::tools::pgbouncer()?;
         let state = StateDir::create("pgbouncer")?;
         let port = free_port()?;
         let dir = state.path();
@@ -282,25 +282,4 @@ fn spawn(binary: &Path, config: &Path, state: &StateDir) -> anyhow::Result<tokio
         std::fs::write(state.path().join(PGBOUNCER_PID_FILE), pid.to_string())?;
     }
     Ok(child)
-}
-
-fn find_pgbouncer() -> anyhow::Result<PathBuf> {
-    let mut dirs: Vec<PathBuf> =
-        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).collect();
-    dirs.extend(
-        [
-            "/usr/sbin",
-            "/usr/bin",
-            "/usr/local/bin",
-            "/opt/homebrew/bin",
-        ]
-        .map(PathBuf::from),
-    );
-    dirs.into_iter()
-        .map(|dir| dir.join("pgbouncer"))
-        .find(|path| path.is_file())
-        .context(
-            "pgbouncer is not installed: install it (Debian/Ubuntu: `apt-get install pgbouncer`; \
-             macOS: `brew install pgbouncer`)",
-        )
 }

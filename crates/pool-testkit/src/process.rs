@@ -5,54 +5,13 @@
 //! on.
 
 use std::ffi::OsStr;
-use std::os::unix::fs::MetadataExt as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 
 use anyhow::{Context as _, bail};
 use tokio::process::Command;
 
-/// The account servers run as when the caller is root: PostgreSQL refuses to run as root.
-/// `SERVIO_TEST_UNPRIVILEGED_USER` names another one.
-const DEFAULT_UNPRIVILEGED_USER: &str = "postgres";
-
-/// A user and group id to run servers as.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Account {
-    pub(crate) uid: u32,
-    pub(crate) gid: u32,
-}
-
-/// Whether this process runs as root.
-pub(crate) fn is_root() -> bool {
-    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
-}
-
-/// The account servers run as: an unprivileged one when we are root, else ourselves.
-///
-/// Returns `None` when no switch is needed.
-pub(crate) fn server_account() -> anyhow::Result<Option<Account>> {
-    if !is_root() {
-        return Ok(None);
-    }
-    let name = std::env::var("SERVIO_TEST_UNPRIVILEGED_USER")
-        .unwrap_or_else(|_| DEFAULT_UNPRIVILEGED_USER.to_owned());
-    let passwd = std::fs::read_to_string("/etc/passwd").context("cannot read /etc/passwd")?;
-    for line in passwd.lines() {
-        let fields: Vec<&str> = line.split(':').collect();
-        if fields.len() >= 4 && fields[0] == name {
-            let uid = fields[2].parse().context("malformed uid in /etc/passwd")?;
-            let gid = fields[3].parse().context("malformed gid in /etc/passwd")?;
-            return Ok(Some(Account { uid, gid }));
-        }
-    }
-    bail!(
-        "PostgreSQL refuses to run as root and there is no user `{name}` to run it as: \
-         install the postgresql package (it creates `postgres`), create the user \
-         (`useradd --system {name}`), or set SERVIO_TEST_UNPRIVILEGED_USER to an existing \
-         unprivileged user"
-    )
-}
+pub(crate) use crate::tools::{Account, pg_bindir, server_account};
 
 /// Hands `path` to the server account (when we are root), so the server can write there.
 pub(crate) fn give_to_server(path: &Path) -> anyhow::Result<()> {
@@ -151,54 +110,6 @@ pub(crate) fn is_alive(pid: u32) -> bool {
             .and_then(|(_, rest)| rest.split_whitespace().next())
             .is_some_and(|state| state != "Z" && state != "X")
     })
-}
-
-/// The directory holding `initdb`, `pg_ctl` and `postgres`.
-///
-/// `SERVIO_TEST_PG_BINDIR` wins; then `pg_config --bindir`; then the newest
-/// `/usr/lib/postgresql/*/bin` (Debian and Ubuntu); then the directory of `initdb` on `PATH`.
-pub(crate) fn pg_bindir() -> anyhow::Result<PathBuf> {
-    if let Some(dir) = std::env::var_os("SERVIO_TEST_PG_BINDIR") {
-        let dir = PathBuf::from(dir);
-        if dir.join("initdb").is_file() {
-            return Ok(dir);
-        }
-        bail!("SERVIO_TEST_PG_BINDIR={} holds no initdb", dir.display());
-    }
-    if let Ok(output) = std::process::Command::new("pg_config")
-        .arg("--bindir")
-        .stderr(Stdio::null())
-        .output()
-    {
-        let dir = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
-        if output.status.success() && dir.join("initdb").is_file() {
-            return Ok(dir);
-        }
-    }
-    let mut versioned: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|entry| {
-            let version = entry.file_name().to_str()?.parse().ok()?;
-            let bin = entry.path().join("bin");
-            bin.join("initdb").is_file().then_some((version, bin))
-        })
-        .collect();
-    versioned.sort();
-    if let Some((_, dir)) = versioned.pop() {
-        return Ok(dir);
-    }
-    for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()) {
-        if dir.join("initdb").is_file() && dir.join("pg_ctl").is_file() {
-            return Ok(dir);
-        }
-    }
-    bail!(
-        "no PostgreSQL server binaries (initdb, pg_ctl, postgres) found: install them \
-         (Debian/Ubuntu: `apt-get install postgresql`; macOS: `brew install postgresql@15`) \
-         or set SERVIO_TEST_PG_BINDIR to the directory that holds them"
-    )
 }
 
 /// A free TCP port on 127.0.0.1, as the kernel hands it out.

@@ -153,18 +153,11 @@ async fn openssl(dir: &Path, args: &[&str]) -> anyhow::Result<()> {
     command.args(args).current_dir(dir);
     match run(&mut command, &format!("openssl {}", args[0])).await {
         Ok(_) => Ok(()),
-        Err(error) if which_openssl().is_none() => Err(error.context(
-            "openssl is not installed: install it (Debian/Ubuntu: `apt-get install openssl`; \
-             macOS: `brew install openssl`)",
-        )),
-        Err(error) => Err(error),
+        Err(error) => match crate::tools::openssl() {
+            Ok(_) => Err(error),
+            Err(missing) => Err(error.context(missing.to_string())),
+        },
     }
-}
-
-fn which_openssl() -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
-        .map(|dir| dir.join("openssl"))
-        .find(|path| path.is_file())
 }
 
 impl TestServer {

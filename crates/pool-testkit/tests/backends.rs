@@ -47,7 +47,7 @@ async fn native_backend_serves_and_cleans_up() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread")]
 async fn docker_backend_serves_and_cleans_up() -> anyhow::Result<()> {
     if !support::docker_available() {
-        eprintln!("skipped: no Docker engine answers here");
+        pool_testkit::skip("docker", "no Docker engine answers here");
         return Ok(());
     }
     let server = TestPostgres::start(Backend::Docker).await?;

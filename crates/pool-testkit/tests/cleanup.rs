@@ -1,5 +1,6 @@
-//! Nothing outlives a test process that is killed: its watchdogs remove servers, containers
-//! and directories, and when the watchdogs are killed too, the next run's sweep does.
+//! Nothing outlives a test process that is interrupted (Ctrl-C) or killed: its watchdogs
+//! remove servers, containers and directories, and when the watchdogs are killed too, the
+//! next run's sweep does.
 
 mod support;
 
@@ -21,6 +22,12 @@ struct Held {
 
 /// Runs [`child_holds_servers`] in a process of its own and waits until it holds them.
 fn spawn_holder() -> anyhow::Result<Held> {
+    if !support::docker_available() {
+        pool_testkit::skip(
+            "docker",
+            "its container part only: no Docker engine answers here",
+        );
+    }
     let mut child = Command::new(std::env::current_exe()?)
         .args(["--ignored", "--exact", "child_holds_servers", "--nocapture"])
         .env(CHILD_ENV, "1")
@@ -49,10 +56,7 @@ fn spawn_holder() -> anyhow::Result<Held> {
 }
 
 fn sigkill(pids: &[u32]) {
-    let _ = Command::new("kill")
-        .arg("-KILL")
-        .args(pids.iter().map(u32::to_string))
-        .status();
+    support::signal("KILL", pids);
 }
 
 /// The watchdogs of `dir`: processes whose command line names it.
@@ -88,6 +92,17 @@ async fn watchdogs_clean_up_after_sigkill() -> anyhow::Result<()> {
     let mut held = spawn_holder()?;
     assert!(!held.dirs.is_empty() && !held.postmasters.is_empty());
     sigkill(&[held.child.id()]);
+    held.child.wait()?;
+    assert_all_gone(&held).await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_leaves_nothing_behind() -> anyhow::Result<()> {
+    let mut held = spawn_holder()?;
+    assert!(!held.dirs.is_empty() && !held.postmasters.is_empty());
+    // What Ctrl-C on a terminal sends to every process of the run.
+    support::signal("INT", &[held.child.id()]);
     held.child.wait()?;
     assert_all_gone(&held).await;
     Ok(())

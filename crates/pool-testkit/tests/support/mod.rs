@@ -14,6 +14,14 @@ pub fn process_alive(pid: u32) -> bool {
     })
 }
 
+/// Sends `SIG<name>` (`INT`, `KILL`) to every process in `pids`.
+pub fn signal(name: &str, pids: &[u32]) {
+    let _ = Command::new("kill")
+        .arg(format!("-{name}"))
+        .args(pids.iter().map(u32::to_string))
+        .status();
+}
+
 /// Polls `gone` until it holds, failing after a generous deadline.
 pub async fn eventually(what: &str, mut gone: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
