@@ -296,12 +296,16 @@ async fn serve_health(
         })?;
     let addr = listener.local_addr()?;
     println!(
-        "\n==> health endpoints on http://{addr} while the demo runs (/health/live, /health/ready, /health)"
+        "\n==> health endpoints on http://{addr} while the demo runs (/health/live, /health/ready; \
+         /health, the operators' report, is served here too because this port is local)"
     );
     println!("    try, in another terminal: curl -si http://{addr}/health/ready");
-    Ok(tokio::spawn(pool_health::http::serve(
+    let app = pool_health::http::router(checker.clone())
+        .merge(pool_health::http::operator_router(checker.clone()));
+    Ok(tokio::spawn(pool_health::http::serve_router(
         listener,
-        checker.clone(),
+        app,
+        pool_health::http::ServeOptions::default(),
     )))
 }
 
