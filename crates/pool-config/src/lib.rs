@@ -34,3 +34,4 @@ pub use secret::Secret;
 pub use settings::{DEFAULT_POOL, Settings};
 pub use source::Source;
 pub use ssl_mode::SslMode;
+pub use validate::{LONGEST_DURATION, MAX_CONNECTIONS};

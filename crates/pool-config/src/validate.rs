@@ -11,12 +11,12 @@ use crate::{ConfigError, ConfigErrors, PgBouncerMode, Profile};
 /// Connect and acquire timeouts below this cannot be met by a real network (HikariCP's floor).
 pub(crate) const MIN_WAIT: Duration = Duration::from_millis(250);
 
-/// The longest any duration setting may be (the pool refuses longer ones too): far past any
-/// sensible timeout or lifetime, and far below what a clock can hold.
-pub(crate) const LONGEST: Duration = Duration::from_secs(365 * 86_400);
+/// The longest any duration setting may be (pool-core refuses longer ones too): far past
+/// any sensible timeout or lifetime, and far below what a clock can hold.
+pub const LONGEST_DURATION: Duration = Duration::from_secs(365 * 86_400);
 
 /// PostgreSQL's own ceiling on `max_connections`.
-pub(crate) const MAX_CONNECTIONS: u32 = 262_143;
+pub const MAX_CONNECTIONS: u32 = 262_143;
 
 /// The largest `statement_timeout` the server accepts: 2^31 − 1 ms (about 24.8 days).
 pub(crate) const MAX_STATEMENT_TIMEOUT: Duration = Duration::from_millis(i32::MAX as u64);
@@ -79,7 +79,7 @@ pub(crate) fn check_pool(profile: Profile, pool: &NamedPool, errors: &mut Config
         ("keepalive_interval", s.keepalive_interval),
         ("leak_detection_threshold", s.leak_detection_threshold),
     ] {
-        if value.is_some_and(|d| d > LONGEST) {
+        if value.is_some_and(|d| d > LONGEST_DURATION) {
             errors.push(invalid(
                 key,
                 "a duration of at most 365 days, like \"30m\" or 1800000 (milliseconds)".to_owned(),

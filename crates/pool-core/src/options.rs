@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use pool_config::{PoolSettings, Profile};
+use pool_config::{LONGEST_DURATION as LONGEST, MAX_CONNECTIONS, PoolSettings, Profile};
 
 use crate::error::PoolError;
 
@@ -43,13 +43,6 @@ impl Default for PoolOptions {
         Self::new()
     }
 }
-
-/// The longest any duration setting may be: far past any sensible timeout or lifetime, and
-/// far enough below what the clock can hold that no deadline arithmetic overflows.
-const LONGEST: Duration = Duration::from_secs(365 * 86_400);
-
-/// PostgreSQL's own ceiling on `max_connections`.
-const MAX_CONNECTIONS: u32 = 262_143;
 
 fn nonzero(d: Option<Duration>) -> Option<Duration> {
     d.filter(|d| !d.is_zero())
