@@ -169,7 +169,13 @@ impl<T> State<T> {
     /// closing (its `close()` is to be woken).
     #[inline]
     pub(crate) fn take_close_wake(&mut self) -> bool {
-        std::mem::take(&mut self.wake_close)
+        // Written only when set: the common unlock just reads it.
+        if self.wake_close {
+            self.wake_close = false;
+            true
+        } else {
+            false
+        }
     }
 
     /// What a waiting timeout reports: whether connects were under way, and the last connect
@@ -296,7 +302,7 @@ impl<T> State<T> {
 
     /// A connection counted as in use comes back clean: to the oldest waiter (checked out
     /// to it at `since`), else to the idle queue; closed if the pool is closing.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn give_back(&mut self, live: Live<T>, since: Option<Instant>) -> Released<T> {
         if self.closing {
             self.leave(CloseReason::PoolClosed);
