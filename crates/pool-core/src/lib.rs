@@ -3,6 +3,7 @@
 mod clock;
 mod close_report;
 mod connector;
+mod controls;
 mod error;
 mod executor;
 mod inner;

@@ -65,11 +65,13 @@ impl<C: Connector> Locked<'_, C> {
         match released {
             Released::Handoff(handoff) => self.deliver(handoff),
             Released::Idle => {}
-            Released::Close(live) => self
-                .after
-                .rare()
-                .to_close
-                .push((live, CloseReason::PoolClosed)),
+            Released::Close(live, reason) => {
+                self.after.rare().to_close.push((live, reason));
+                // Evicted or above a lowered max: waiters may need a replacement.
+                if reason != CloseReason::PoolClosed {
+                    self.start_connects();
+                }
+            }
         }
     }
 
@@ -78,6 +80,36 @@ impl<C: Connector> Locked<'_, C> {
     pub(crate) fn retire(&mut self, live: Live<C::Connection>, reason: CloseReason) {
         self.state.leave(reason);
         self.after.rare().to_close.push((live, reason));
+        self.start_connects();
+    }
+
+    /// Sets `max_connections` and `min_connections`; see `State::resize`.
+    pub(crate) fn resize(&mut self, max: u32, min: u32) {
+        for live in self.state.resize(max, min) {
+            self.after
+                .rare()
+                .to_close
+                .push((live, CloseReason::Resized));
+        }
+        self.start_connects();
+    }
+
+    /// Retires every connection; see `State::evict`.
+    pub(crate) fn evict(&mut self) {
+        for live in self.state.evict() {
+            self.after
+                .rare()
+                .to_close
+                .push((live, CloseReason::Evicted));
+        }
+        self.start_connects();
+    }
+
+    /// Ends a pause; see `State::resume`.
+    pub(crate) fn resume(&mut self, since: Option<Instant>) {
+        for handoff in self.state.resume(since) {
+            self.deliver(handoff);
+        }
         self.start_connects();
     }
 
