@@ -1,5 +1,6 @@
 //! Pool behaviour against a real PostgreSQL server (through pool-testkit).
 
+mod controls;
 mod lifecycle;
 mod queries;
 mod session;
