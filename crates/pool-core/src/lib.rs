@@ -1,14 +1,17 @@
 #![doc = include_str!("../README.md")]
 
+mod acquire;
 mod clock;
 mod close_report;
 mod connector;
 mod error;
 mod executor;
 mod inner;
+mod listener;
 mod log_limit;
 mod observer;
 mod options;
+mod owned_stream;
 mod pg;
 mod pool;
 mod pooled;
