@@ -8,7 +8,8 @@ use crate::pg::PgConnector;
 use crate::pooled::PooledConnection;
 
 /// `Migrator::run(&mut pool.acquire().await?)` runs migrations on a checkout, as
-/// `Migrator::run(&pg_pool)` does with sqlx's pool:
+/// `Migrator::run(&pg_pool)` does with sqlx's pool (with the `migrate` feature,
+/// `Pool::migrate` does it and discards the checkout when a migration fails):
 ///
 /// ```no_run
 /// # async fn f(pool: pool_core::Pool<pool_core::PgConnector>, migrator: sqlx::migrate::Migrator)
@@ -25,7 +26,8 @@ use crate::pooled::PooledConnection;
 /// `statement_timeout` still applies unless the migration changes it with `SET`).
 /// sqlx's migrator holds a session-level advisory lock while it runs and does not release
 /// it when a migration fails: discard that checkout (`conn.discard()`) rather than return
-/// it, or the next migrator run waits on the lock.
+/// it, or the next migrator run on another connection waits on the lock (until
+/// `statement_timeout`).
 impl<'c> Acquire<'c> for &'c mut PooledConnection<PgConnector> {
     type Database = Postgres;
 

@@ -9,6 +9,8 @@ mod executor;
 mod inner;
 mod listener;
 mod log_limit;
+#[cfg(feature = "migrate")]
+mod migrate;
 mod observer;
 mod options;
 mod owned_stream;

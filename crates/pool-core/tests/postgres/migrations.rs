@@ -1,4 +1,5 @@
-//! sqlx migrations against the pool: `Migrator::run(&mut pool.acquire().await?)`.
+//! sqlx migrations against the pool: `pool.migrate(&MIGRATOR)`, or
+//! `MIGRATOR.run(&mut pool.acquire().await?)`.
 
 use std::path::Path;
 
@@ -77,10 +78,7 @@ async fn a_failing_migration_is_reported_with_its_version() {
     .unwrap();
     let migrator = Migrator::new(dir.path()).await.unwrap();
 
-    let mut conn = pool.acquire().await.unwrap();
-    let err = migrator.run(&mut conn).await.unwrap_err();
-    // The migrator still holds its advisory lock on this session: do not reuse it.
-    conn.discard();
+    let err = pool.migrate(&migrator).await.unwrap_err();
     let MigrateError::ExecuteMigration(cause, version) = &err else {
         panic!("expected the failing migration's error, got {err:?}");
     };
@@ -88,11 +86,29 @@ async fn a_failing_migration_is_reported_with_its_version() {
     let code = crate::sqlstate(cause);
     assert_eq!(code.as_deref(), Some("42P01"), "undefined table: {cause}");
     assert!(
-        err.to_string().contains('3'),
+        err.to_string().contains("migration 3"),
         "the message names the version: {err}"
     );
     // The two good ones stay applied; the broken one left nothing behind.
     assert_eq!(applied(&pool).await, [(1, true), (2, true)]);
+    // The migrator's advisory lock went with the discarded connection: another instance
+    // starting now would not wait on it.
+    let mut admin = db.admin_connection().await.unwrap();
+    let mut locks = i64::MAX;
+    for _ in 0..250 {
+        locks = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' \
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        )
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+        if locks == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(locks, 0, "no advisory lock left behind");
 
     // Fixed, it applies on the next run, which waits on no leftover lock.
     std::fs::write(
@@ -101,6 +117,6 @@ async fn a_failing_migration_is_reported_with_its_version() {
     )
     .unwrap();
     let fixed = Migrator::new(dir.path()).await.unwrap();
-    fixed.run(&mut pool.acquire().await.unwrap()).await.unwrap();
+    pool.migrate(&fixed).await.unwrap();
     assert_eq!(applied(&pool).await, [(1, true), (2, true), (3, true)]);
 }

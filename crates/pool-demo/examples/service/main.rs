@@ -39,12 +39,7 @@ pub(crate) async fn run(settings: Settings, metrics: MetricsSettings) -> Result<
     // Start-up: every declared pool, then the migrations, before serving anything.
     let pools = PoolRegistry::from_settings(&settings)?;
     let db = pools.get("default")?.clone();
-    let mut conn = db.acquire().await?;
-    if let Err(error) = MIGRATOR.run(&mut conn).await {
-        conn.discard(); // the migrator's advisory lock dies with the session
-        return Err(error.into());
-    }
-    drop(conn);
+    db.migrate(&MIGRATOR).await?; // pool-core's `migrate` feature
     let metrics = MetricsPipeline::start(metrics)?; // OTLP; an unreachable collector is logged
     metrics.metrics().instrument_registry(&pools)?;
     let health = HealthChecker::for_registry(&pools, HealthOptions::default())?;
