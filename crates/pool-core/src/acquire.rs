@@ -1,11 +1,12 @@
-//! sqlx's `Acquire` for a checkout, so `Migrator::run` and code generic over `Acquire`
-//! take the pool's connections.
+//! sqlx's `Acquire` for a checkout and a transaction, so `Migrator::run` and code generic
+//! over `Acquire` take them.
 
 use futures_core::future::BoxFuture;
 use sqlx::{Acquire, PgConnection, Postgres};
 
 use crate::pg::PgConnector;
 use crate::pooled::PooledConnection;
+use crate::transaction::Transaction;
 
 /// `Migrator::run(&mut pool.acquire().await?)` runs migrations on a checkout, as
 /// `Migrator::run(&pg_pool)` does with sqlx's pool (with the `migrate` feature,
@@ -38,6 +39,22 @@ impl<'c> Acquire<'c> for &'c mut PooledConnection<PgConnector> {
     }
 
     fn begin(self) -> BoxFuture<'c, Result<sqlx::Transaction<'c, Postgres>, sqlx::Error>> {
+        sqlx::Transaction::begin(&mut **self, None)
+    }
+}
+
+/// As sqlx's own transaction does: `acquire` lends the bare connection (no `query_timeout`
+/// of the pool's), `begin` makes a savepoint.
+impl<'t> Acquire<'t> for &'t mut Transaction<'_> {
+    type Database = Postgres;
+
+    type Connection = &'t mut PgConnection;
+
+    fn acquire(self) -> BoxFuture<'t, Result<Self::Connection, sqlx::Error>> {
+        Box::pin(std::future::ready(Ok(&mut **self)))
+    }
+
+    fn begin(self) -> BoxFuture<'t, Result<sqlx::Transaction<'t, Postgres>, sqlx::Error>> {
         sqlx::Transaction::begin(&mut **self, None)
     }
 }

@@ -162,3 +162,40 @@ async fn work_in_an_owned_transaction_runs_under_query_timeout() {
         pool.stats()
     );
 }
+
+/// Code written against sqlx's `Acquire`, as libraries and helpers often are.
+async fn record<'a, A>(into: A, name: &str) -> Result<(), sqlx::Error>
+where
+    A: sqlx::Acquire<'a, Database = sqlx::Postgres>,
+{
+    let mut conn = into.acquire().await?;
+    sqlx::query("INSERT INTO items VALUES ($1)")
+        .bind(name)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn code_generic_over_acquire_takes_a_checkout_and_a_transaction() {
+    let db = TestDatabase::create().await.unwrap();
+    let pool = build("acquire", &settings_for(&db));
+    with_table(&pool).await;
+
+    record(&mut pool.acquire().await.unwrap(), "on a checkout")
+        .await
+        .unwrap();
+    let mut tx = pool.begin().await.unwrap();
+    record(&mut tx, "in a transaction").await.unwrap();
+    {
+        // `Acquire::begin` on a transaction makes a savepoint, as with sqlx's.
+        let mut savepoint = sqlx::Acquire::begin(&mut tx).await.unwrap();
+        sqlx::query("INSERT INTO items VALUES ('in a savepoint')")
+            .execute(&mut *savepoint)
+            .await
+            .unwrap();
+        savepoint.rollback().await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    assert_eq!(names(&pool).await, ["in a transaction", "on a checkout"]);
+}
