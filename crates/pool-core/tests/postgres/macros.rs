@@ -1,6 +1,9 @@
 //! sqlx's checked query macros against the pool. They are checked at compile time against
 //! the offline data committed in `crates/pool-core/.sqlx` (no server needed to build), or
 //! against `DATABASE_URL` when it is set; `describe` through the pool is what they ask.
+//! After changing a query here, write its data again against any PostgreSQL (the queries
+//! use no table): `DATABASE_URL=postgres://… SQLX_OFFLINE_DIR=$PWD/crates/pool-core/.sqlx
+//! cargo check -p pool-core --tests` (or `cargo sqlx prepare -- --tests` in the crate).
 
 use pool_testkit::TestDatabase;
 use sqlx::{Column as _, Executor as _, SqlSafeStr as _, TypeInfo as _};
