@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod acquire;
 mod clock;
 mod close_report;
 mod connector;
@@ -7,9 +8,13 @@ mod controls;
 mod error;
 mod executor;
 mod inner;
+mod listener;
 mod log_limit;
+#[cfg(feature = "migrate")]
+mod migrate;
 mod observer;
 mod options;
+mod owned_stream;
 mod pg;
 mod pool;
 mod pooled;
