@@ -10,6 +10,7 @@ mod log_limit;
 mod observer;
 mod options;
 mod pg;
+mod pg_route;
 mod pool;
 mod pooled;
 mod registry;
@@ -19,7 +20,7 @@ pub mod testing;
 mod transaction;
 
 pub use close_report::{CheckedOut, CloseReport};
-pub use connector::{Connected, Connector, ErrorClass};
+pub use connector::{Connected, Connector, ErrorClass, Server};
 pub use error::{PoolError, SharedError};
 pub use observer::{PoolObserver, TimeoutPhase};
 pub use options::PoolOptions;

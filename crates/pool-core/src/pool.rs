@@ -84,6 +84,13 @@ impl<C: Connector> Pool<C> {
         self.inner.lock().stats()
     }
 
+    /// The server (`host:port`) the pool's latest connection opened on, when its connector
+    /// has several to choose from (several hosts in the settings); `None` with one.
+    /// After a failover it names the new server as soon as a connection opened there.
+    pub fn server(&self) -> Option<Arc<str>> {
+        self.inner.server()
+    }
+
     /// Whether `close()` has begun.
     pub fn is_closing(&self) -> bool {
         self.inner.lock().is_closing()

@@ -24,7 +24,7 @@ pub(crate) mod work;
 
 use std::future::Future;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use tokio::runtime::Handle;
 use tokio::sync::Notify;
@@ -63,6 +63,9 @@ pub(crate) struct Inner<C: Connector> {
     /// beside `max_connections`): one, so a storm of timeouts costs the server one extra
     /// connection, not one per timeout.
     cancels: tokio::sync::Semaphore,
+    /// The server the latest connection opened on, when the connector has several: where
+    /// the pool is now.
+    server: Mutex<Option<crate::connector::Server>>,
 }
 
 /// Aligns its content to two cache lines (the unit adjacent-line prefetchers pull in), so
@@ -97,6 +100,7 @@ impl<C: Connector> Inner<C> {
             clock: CoarseClock::new(),
             logs: LogLimits::default(),
             cancels: tokio::sync::Semaphore::new(1),
+            server: Mutex::new(None),
         }
     }
 
@@ -181,6 +185,28 @@ impl<C: Connector> Inner<C> {
         Err(PoolError::NoRuntime {
             pool: self.name().clone(),
         })
+    }
+
+    /// Records the server a new connection opened on; a change of server (a failover, a
+    /// preferred server back) is logged once, when it happens.
+    pub(crate) fn note_server(&self, server: &crate::connector::Server) {
+        let mut current = self.server.lock().unwrap_or_else(PoisonError::into_inner);
+        match current.as_ref() {
+            Some(previous) if previous.index == server.index => return,
+            Some(previous) => {
+                tracing::info!(pool = %self.name(), from = %previous.address, to = %server.address, "pool moved to another server: new connections open there");
+            }
+            None => {
+                tracing::info!(pool = %self.name(), to = %server.address, "pool connected to its server");
+            }
+        }
+        *current = Some(server.clone());
+    }
+
+    /// The server the latest connection opened on (see `note_server`).
+    pub(crate) fn server(&self) -> Option<Arc<str>> {
+        let current = self.server.lock().unwrap_or_else(PoisonError::into_inner);
+        current.as_ref().map(|s| Arc::clone(&s.address))
     }
 
     pub(crate) fn timed_out(&self, phase: TimeoutPhase) {

@@ -58,7 +58,7 @@ async fn failover_to_a_new_primary_retires_read_only_connections() -> TestResult
     f.patient(Duration::from_secs(5), Duration::from_secs(10));
     let proxy = FaultProxy::start(addr(&f.server)).await?;
     f.settings.host = proxy.host();
-    f.settings.port = proxy.port();
+    f.settings.port = proxy.port().into();
     f.settings.check_writable = true;
     let pool = crate::support::pool("failover", &f.settings);
     let watch = Watch::start(&pool, admin_options(b.host(), b.port()), f.app());

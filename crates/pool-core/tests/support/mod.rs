@@ -56,7 +56,7 @@ pub fn app_name(tag: &str) -> String {
 pub fn settings(host: &str, port: u16, db: &TestDatabase, app: &str) -> PoolSettings {
     let mut s = PoolSettings::for_profile(Profile::Test);
     s.host = host.to_owned();
-    s.port = port;
+    s.port = port.into();
     s.database = db.name().to_owned();
     s.username = APP_USER.to_owned();
     s.password = Secret::new(APP_PASSWORD);
@@ -99,7 +99,7 @@ pub fn pool(name: &str, settings: &PoolSettings) -> Pool<PgConnector> {
 pub fn client_options(settings: &PoolSettings) -> PgConnectOptions {
     PgConnectOptions::new_without_pgpass()
         .host(&settings.host)
-        .port(settings.port)
+        .port(settings.port.for_host(0))
         .username(&settings.username)
         .password(settings.password.expose())
         .database(&settings.database)
