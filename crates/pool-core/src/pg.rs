@@ -10,10 +10,10 @@ use pool_config::{PgBouncerMode, PoolSettings, SslMode, TargetSessionAttrs};
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
 use sqlx::{ConnectOptions, Connection, PgConnection, Row};
 
-use crate::connector::{Connected, Connector, ErrorClass, Server};
+use crate::connector::{Connected, Connector, ErrorClass};
 use crate::error::PoolError;
 use crate::options::PoolOptions;
-use crate::pg_route::{self, Miss, Route, Tried, WRITABLE_CHECK};
+use crate::pg_route::{Route, WRITABLE_CHECK};
 use crate::pool::Pool;
 
 /// Runs on every new connection before the pool hands it out (e.g. `SET search_path`).
@@ -216,7 +216,7 @@ impl PgConnector {
         if self.route.is_trivial() {
             return options.connect().await;
         }
-        Ok(self.choose_server(&options).await?.0)
+        Ok(self.route.connect(&options).await?.0)
     }
 
     /// Replaces the options new connections use; open connections are kept. With several
@@ -242,7 +242,7 @@ impl Connector for PgConnector {
         let (mut conn, server, fallback) = if self.route.is_trivial() {
             (options.connect().await?, None, false)
         } else {
-            self.choose_server(&options).await?
+            self.route.connect(&options).await?
         };
         if let Some(hook) = &self.after_connect {
             hook(&mut conn).await?;
@@ -345,83 +345,6 @@ impl Connector for PgConnector {
             }
         }
     }
-}
-
-impl PgConnector {
-    /// Tries the servers (see [`from_settings`](Self::from_settings)); returns the
-    /// connection, its server when there are several, and whether it is a `prefer-standby`
-    /// fallback to a primary.
-    async fn choose_server(
-        &self,
-        options: &PgConnectOptions,
-    ) -> Result<(PgConnection, Option<Server>, bool), sqlx::Error> {
-        let route = &self.route;
-        let order = if route.hosts.is_empty() {
-            vec![0]
-        } else {
-            route.order()
-        };
-        let several = order.len() > 1;
-        let mut fallback: Option<(usize, PgConnection)> = None;
-        let mut misses = Vec::new();
-        for index in order {
-            let tried = if several {
-                tokio::time::timeout(route.per_host, route.try_server(options, index))
-                    .await
-                    .unwrap_or_else(|_| {
-                        Tried::Missed(Miss::TimedOut(route.address(index, options)))
-                    })
-            } else {
-                route.try_server(options, index).await
-            };
-            match tried {
-                Tried::Fits(conn) => {
-                    if let Some((_, unused)) = fallback.take() {
-                        pg_route::close_unused(unused).await;
-                    }
-                    return Ok((conn, route.server(index), false));
-                }
-                Tried::Fallback(conn) if fallback.is_none() => fallback = Some((index, conn)),
-                Tried::Fallback(conn) => drop(conn),
-                Tried::Missed(miss) => {
-                    let address = route.address(index, options);
-                    tracing::debug!(server = %address, "server skipped");
-                    misses.push((address, miss));
-                }
-            }
-        }
-        if let Some((index, conn)) = fallback {
-            tracing::debug!(server = %route.address(index, options), "no standby answered; connected to a primary for a while");
-            return Ok((conn, route.server(index), true));
-        }
-        Err(no_server(misses, route))
-    }
-}
-
-/// The error of a connect that found no server: a refused login or a missing database as
-/// it is (no other server will take it either), else every server's reason in one message.
-fn no_server(misses: Vec<(Arc<str>, Miss)>, route: &Route) -> sqlx::Error {
-    let refused = misses.iter().position(|(_, miss)| {
-        matches!(miss, Miss::Failed(e) if matches!(classify(e), ErrorClass::Authentication | ErrorClass::Fatal))
-    });
-    let mut reasons = Vec::with_capacity(misses.len());
-    for (i, (address, miss)) in misses.into_iter().enumerate() {
-        match miss {
-            Miss::Failed(error) if Some(i) == refused => return error,
-            Miss::Failed(error) if route.hosts.is_empty() => return error,
-            Miss::Failed(error) => reasons.push(format!("{address}: {error}")),
-            Miss::Unfit(why) => reasons.push(why),
-            Miss::TimedOut(address) => reasons.push(format!(
-                "{address}: connect timed out after {:?}",
-                route.per_host
-            )),
-        }
-    }
-    sqlx::Error::InvalidArgument(format!(
-        "no server fits target_session_attrs = {}: {}",
-        route.target,
-        reasons.join("; ")
-    ))
 }
 
 impl Pool<PgConnector> {

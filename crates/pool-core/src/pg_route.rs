@@ -16,9 +16,10 @@ use std::time::Duration;
 
 use pool_config::{HostPort, LoadBalanceHosts, TargetSessionAttrs};
 use sqlx::postgres::PgConnectOptions;
-use sqlx::{Connection, PgConnection, Row};
+use sqlx::{PgConnection, Row};
 
-use crate::connector::Server;
+use crate::connector::{ErrorClass, Server};
+use crate::pg::classify;
 
 /// The facts about a server the fit depends on, in one round trip.
 const ROLE_QUERY: &str =
@@ -169,6 +170,50 @@ impl Route {
         )))
     }
 
+    /// Tries the servers in turn; returns the connection, its server when there are
+    /// several, and whether it is a `prefer-standby` fallback to a primary.
+    pub(crate) async fn connect(
+        &self,
+        options: &PgConnectOptions,
+    ) -> Result<(PgConnection, Option<Server>, bool), sqlx::Error> {
+        let order = if self.hosts.is_empty() {
+            vec![0]
+        } else {
+            self.order()
+        };
+        let several = order.len() > 1;
+        let mut fallback: Option<(usize, PgConnection)> = None;
+        let mut misses = Vec::new();
+        for index in order {
+            let tried = if several {
+                tokio::time::timeout(self.per_host, self.try_server(options, index))
+                    .await
+                    .unwrap_or_else(|_| Tried::Missed(Miss::TimedOut(self.address(index, options))))
+            } else {
+                self.try_server(options, index).await
+            };
+            match tried {
+                Tried::Fits(conn) => {
+                    // A fallback kept and not needed: dropping it closes its socket.
+                    drop(fallback);
+                    return Ok((conn, self.server(index), false));
+                }
+                Tried::Fallback(conn) if fallback.is_none() => fallback = Some((index, conn)),
+                Tried::Fallback(conn) => drop(conn),
+                Tried::Missed(miss) => {
+                    let address = self.address(index, options);
+                    tracing::debug!(server = %address, "server skipped");
+                    misses.push((address, miss));
+                }
+            }
+        }
+        if let Some((index, conn)) = fallback {
+            tracing::debug!(server = %self.address(index, options), "no standby answered; connected to a primary for a while");
+            return Ok((conn, self.server(index), true));
+        }
+        Err(no_server(misses, self))
+    }
+
     /// The SQL that validates an idle connection still fits: it raises an error where the
     /// server no longer does (SQLSTATE 25006 where it no longer takes writes, so the
     /// connection is retired as read-only). `None`: a ping is enough.
@@ -192,6 +237,32 @@ impl Route {
     }
 }
 
+/// The error of a connect that found no server: a refused login or a missing database as
+/// it is (no other server will take it either), else every server's reason in one message.
+fn no_server(misses: Vec<(Arc<str>, Miss)>, route: &Route) -> sqlx::Error {
+    let refused = misses.iter().position(|(_, miss)| {
+        matches!(miss, Miss::Failed(e) if matches!(classify(e), ErrorClass::Authentication | ErrorClass::Fatal))
+    });
+    let mut reasons = Vec::with_capacity(misses.len());
+    for (i, (address, miss)) in misses.into_iter().enumerate() {
+        match miss {
+            Miss::Failed(error) if Some(i) == refused => return error,
+            Miss::Failed(error) if route.hosts.is_empty() => return error,
+            Miss::Failed(error) => reasons.push(format!("{address}: {error}")),
+            Miss::Unfit(why) => reasons.push(why),
+            Miss::TimedOut(address) => reasons.push(format!(
+                "{address}: connect timed out after {:?}",
+                route.per_host
+            )),
+        }
+    }
+    sqlx::Error::InvalidArgument(format!(
+        "no server fits target_session_attrs = {}: {}",
+        route.target,
+        reasons.join("; ")
+    ))
+}
+
 /// Raises SQLSTATE 25006 on a read-only server, in one simple-protocol round trip.
 pub(crate) const WRITABLE_CHECK: &str = "DO $$BEGIN IF current_setting('transaction_read_only') = 'on' THEN \
      RAISE EXCEPTION 'server is read-only' USING ERRCODE = 'read_only_sql_transaction'; END IF; END$$";
@@ -207,7 +278,103 @@ pub(crate) async fn role(conn: &mut PgConnection) -> Result<Role, sqlx::Error> {
     })
 }
 
-/// Closes a connection kept as a fallback and not used.
-pub(crate) async fn close_unused(conn: PgConnection) {
-    let _ = conn.close().await;
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hosts(n: u16) -> Vec<HostPort> {
+        (0..n)
+            .map(|i| HostPort {
+                host: format!("db-{i}"),
+                port: 5432 + i,
+            })
+            .collect()
+    }
+
+    fn route(n: u16, target: TargetSessionAttrs, balance: LoadBalanceHosts) -> Route {
+        Route::new(hosts(n), target, balance, Duration::from_secs(1))
+    }
+
+    #[test]
+    fn one_host_of_any_kind_is_the_plain_connect() {
+        let one = route(1, TargetSessionAttrs::Any, LoadBalanceHosts::Random);
+        assert!(one.is_trivial() && one.attempts() == 1 && one.server(0).is_none());
+        assert!(!route(1, TargetSessionAttrs::Standby, LoadBalanceHosts::Disable).is_trivial());
+        let two = route(2, TargetSessionAttrs::Any, LoadBalanceHosts::Disable);
+        assert_eq!(two.attempts(), 2);
+        assert_eq!(two.order(), [0, 1]);
+        assert_eq!(
+            two.server(1).map(|s| s.address.to_string()).as_deref(),
+            Some("db-1:5433")
+        );
+    }
+
+    #[test]
+    fn random_order_tries_every_host_once() {
+        let r = route(5, TargetSessionAttrs::Any, LoadBalanceHosts::Random);
+        let mut firsts = std::collections::HashSet::new();
+        for _ in 0..200 {
+            let mut order = r.order();
+            firsts.insert(order[0]);
+            order.sort_unstable();
+            assert_eq!(order, [0, 1, 2, 3, 4]);
+        }
+        assert_eq!(firsts.len(), 5, "each host comes first sometimes");
+    }
+
+    #[test]
+    fn each_try_takes_its_host_and_port_and_keeps_the_rest() {
+        let r = route(2, TargetSessionAttrs::Any, LoadBalanceHosts::Disable);
+        let template = PgConnectOptions::new_without_pgpass()
+            .host("ignored")
+            .database("orders");
+        let options = r.options_for(&template, 1);
+        assert_eq!((options.get_host(), options.get_port()), ("db-1", 5433));
+        assert_eq!(options.get_database(), Some("orders"));
+    }
+
+    #[test]
+    fn validation_checks_what_the_target_needs() {
+        let check = |t| route(2, t, LoadBalanceHosts::Disable).validation();
+        assert_eq!(check(TargetSessionAttrs::Any), None);
+        assert_eq!(check(TargetSessionAttrs::PreferStandby), None);
+        assert_eq!(check(TargetSessionAttrs::ReadWrite), Some(WRITABLE_CHECK));
+        for t in [
+            TargetSessionAttrs::Primary,
+            TargetSessionAttrs::Standby,
+            TargetSessionAttrs::ReadOnly,
+        ] {
+            assert!(check(t).is_some_and(|sql| sql.starts_with("DO $$")), "{t}");
+        }
+    }
+
+    #[test]
+    fn no_server_names_every_reason_but_passes_a_refused_login_on() {
+        let r = route(3, TargetSessionAttrs::ReadWrite, LoadBalanceHosts::Disable);
+        let misses = vec![
+            (
+                Arc::from("db-0:5432"),
+                Miss::Unfit("server db-0:5432 is a standby, not read-write".into()),
+            ),
+            (
+                Arc::from("db-1:5433"),
+                Miss::TimedOut(Arc::from("db-1:5433")),
+            ),
+            (
+                Arc::from("db-2:5434"),
+                Miss::Failed(sqlx::Error::Io(std::io::Error::other("refused"))),
+            ),
+        ];
+        let message = no_server(misses, &r).to_string();
+        for part in [
+            "read-write",
+            "db-0:5432 is a standby",
+            "db-1:5433: connect timed out",
+            "db-2:5434: ",
+            "refused",
+        ] {
+            assert!(message.contains(part), "{message}");
+        }
+        assert_eq!(classify(&no_server(Vec::new(), &r)), ErrorClass::Transient);
+    }
 }
