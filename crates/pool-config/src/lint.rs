@@ -409,6 +409,9 @@ fn lifetimes(l: &mut Lints<'_>) {
     }
 }
 
+/// The pools on one server and the connections they may open there together.
+type Shared<'a> = (Vec<&'a str>, u64);
+
 /// Pools that share a server together must fit in its connection budget.
 fn server_budget<'a>(
     pools: impl Iterator<Item = (&'a str, &'a PoolSettings)>,
@@ -419,7 +422,8 @@ fn server_budget<'a>(
     };
     let instances = u64::from(context.instances.unwrap_or(1));
     let budget = u64::from(server_max.saturating_sub(context.reserved_connections));
-    let mut servers: BTreeMap<(&str, &[u16]), (Vec<&str>, u64)> = BTreeMap::new();
+    // Keyed by host and ports as written: pools naming the same servers share them.
+    let mut servers: BTreeMap<(&str, &[u16]), Shared<'_>> = BTreeMap::new();
     for (name, s) in pools {
         let entry = servers.entry((&s.host, s.port.as_slice())).or_default();
         entry.0.push(name);

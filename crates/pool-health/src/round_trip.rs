@@ -154,10 +154,14 @@ pub(crate) async fn server_facts(conn: &mut PgConnection) -> Result<ServerFacts,
     let row = sqlx::raw_sql(ServerFacts::QUERY)
         .fetch_one(&mut *conn)
         .await?;
-    Ok(ServerFacts::from_row((
-        row.try_get(0)?,
-        row.try_get(1)?,
-        row.try_get(2)?,
-        row.try_get(3)?,
-    )))
+    Ok(ServerFacts::from_row(
+        (
+            row.try_get(0)?,
+            row.try_get(1)?,
+            row.try_get(2)?,
+            row.try_get(3)?,
+        ),
+        row.try_get(4)?,
+        row.try_get(5)?,
+    ))
 }
