@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use futures_core::future::BoxFuture;
 use futures_util::FutureExt as _;
-use pool_config::{PgBouncerMode, PoolSettings, SslMode, TargetSessionAttrs};
+use pool_config::{HostPort, PgBouncerMode, PoolSettings, SslMode, TargetSessionAttrs};
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
 use sqlx::{ConnectOptions, Connection, PgConnection, Row};
 
@@ -175,14 +175,10 @@ impl PgConnector {
         self
     }
 
-    /// The servers this connector chooses among (`host:port`, in configuration order);
-    /// empty with one host.
-    pub fn servers(&self) -> Vec<Arc<str>> {
-        self.route
-            .hosts
-            .iter()
-            .map(|(_, a)| Arc::clone(a))
-            .collect()
+    /// The servers this connector chooses among, in configuration order; empty with one
+    /// host (then the options name it).
+    pub fn hosts(&self) -> Vec<HostPort> {
+        self.route.hosts.iter().map(|(h, _)| h.clone()).collect()
     }
 
     /// The options new connections use, for inspection (`get_host()`, `get_database()`, …),

@@ -257,7 +257,7 @@ fn no_server(misses: Vec<(Arc<str>, Miss)>, route: &Route) -> sqlx::Error {
         }
     }
     sqlx::Error::InvalidArgument(format!(
-        "no server fits target_session_attrs = {}: {}",
+        "no host could be used (target_session_attrs = {}): {}",
         route.target,
         reasons.join("; ")
     ))

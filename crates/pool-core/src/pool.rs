@@ -81,7 +81,9 @@ impl<C: Connector> Pool<C> {
 
     /// A snapshot of counts and cumulative counters (one short lock).
     pub fn stats(&self) -> PoolStats {
-        self.inner.lock().stats()
+        let mut stats = self.inner.lock().stats();
+        stats.server_changes = self.inner.server_changes();
+        stats
     }
 
     /// The server (`host:port`) the pool's latest connection opened on, when its connector

@@ -269,6 +269,7 @@ pub(crate) fn stats(name: &str, stats: &PoolStats, now: SystemTime) -> CheckResu
         "connectFailures": stats.connect_failures,
         "acquireTimeouts": stats.acquire_timeouts,
         "closed": closed,
+        "serverChanges": stats.server_changes,
     });
     pool(name, Status::Pass, now).with_value(value, None)
 }

@@ -51,13 +51,16 @@ pub(crate) type Found = (Connectivity, Option<Result<ServerFacts, String>>);
 /// How error messages are made safe for a report.
 #[derive(Debug, Clone)]
 pub(crate) struct Redaction {
-    pub(crate) host: String,
+    /// Every host the pool may reach.
+    pub(crate) hosts: Vec<String>,
     pub(crate) show_hosts: bool,
 }
 
 impl Redaction {
     pub(crate) fn message(&self, error: &sqlx::Error) -> String {
-        scrub(&error.to_string(), &self.host, self.show_hosts)
+        self.hosts.iter().fold(error.to_string(), |message, host| {
+            scrub(&message, host, self.show_hosts)
+        })
     }
 }
 

@@ -1,5 +1,6 @@
-//! On a real replicating cluster, the operator report names the role of the server each
-//! pool reaches and a standby's replication lag; the public probe shows neither.
+//! Pools over several hosts. On a real replicating cluster, the operator report names the
+//! role of the server each pool reaches and a standby's replication lag; the public probe
+//! shows neither. Without `show_hosts`, no host of a list shows in any report.
 
 mod support;
 
@@ -70,5 +71,25 @@ async fn the_operator_report_names_each_servers_role_and_a_standbys_lag() -> any
     );
     primary.close(Duration::from_secs(1)).await;
     replica.close(Duration::from_secs(1)).await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn no_host_of_a_list_shows_without_show_hosts() -> anyhow::Result<()> {
+    let mut s = PoolSettings::for_profile(Profile::Test);
+    s.host = "no-such-host-a.invalid,127.0.0.1".to_owned();
+    s.port = "5432,1".parse().expect("ports");
+    s.password = Secret::new(APP_PASSWORD);
+    s.ssl_mode = SslMode::Disable;
+    s.connect_timeout = Duration::from_millis(500);
+    s.min_connections = 0;
+    let pool = Pool::from_settings("default", &s).expect("valid settings");
+    let checker = checker(quick(), vec![pool.clone()]);
+    let report = json(&checker.report().await);
+    assert!(report.contains("\"fail\""), "{report}");
+    for host in ["no-such-host-a.invalid", "127.0.0.1"] {
+        assert!(!report.contains(host), "{host} shows: {report}");
+    }
+    pool.close(Duration::from_secs(1)).await;
     Ok(())
 }

@@ -23,7 +23,7 @@ mod waiters;
 pub(crate) mod work;
 
 use std::future::Future;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use tokio::runtime::Handle;
@@ -66,6 +66,8 @@ pub(crate) struct Inner<C: Connector> {
     /// The server the latest connection opened on, when the connector has several: where
     /// the pool is now.
     server: Mutex<Option<crate::connector::Server>>,
+    /// How many times `server` changed.
+    server_changes: AtomicU64,
 }
 
 /// Aligns its content to two cache lines (the unit adjacent-line prefetchers pull in), so
@@ -101,6 +103,7 @@ impl<C: Connector> Inner<C> {
             logs: LogLimits::default(),
             cancels: tokio::sync::Semaphore::new(1),
             server: Mutex::new(None),
+            server_changes: AtomicU64::new(0),
         }
     }
 
@@ -194,6 +197,8 @@ impl<C: Connector> Inner<C> {
         match current.as_ref() {
             Some(previous) if previous.index == server.index => return,
             Some(previous) => {
+                // Ordering: a counter read for stats; nothing else is published through it.
+                self.server_changes.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(pool = %self.name(), from = %previous.address, to = %server.address, "pool moved to another server: new connections open there");
             }
             None => {
@@ -201,6 +206,12 @@ impl<C: Connector> Inner<C> {
             }
         }
         *current = Some(server.clone());
+    }
+
+    /// How many times new connections moved to another server.
+    pub(crate) fn server_changes(&self) -> u64 {
+        // Ordering: see `note_server`.
+        self.server_changes.load(Ordering::Relaxed)
     }
 
     /// The server the latest connection opened on (see `note_server`).

@@ -70,6 +70,7 @@ async fn a_read_write_pool_writes_to_the_promoted_standby_and_never_to_the_old_p
         first - promoted
     );
     assert_eq!(pool.server().as_deref(), Some(address(p1).as_str()));
+    assert_eq!(pool.stats().server_changes, 1, "the move is counted once");
 
     // The old primary comes back as a standby of the new one, first in the host list: no
     // write may reach it, so none fails from here on.

@@ -71,6 +71,7 @@ async fn prefer_standby_reads_through_outages_and_returns_to_the_standby() -> Te
         panic!("the pool did not return to the standby within {back_bound:?}");
     };
     println!("every connection back on the standby after {back:?} (bound {back_bound:?})");
+    assert!(pool.stats().server_changes >= 2, "to the primary and back");
 
     let report = load.stop().await;
     assert_eq!(
