@@ -1,11 +1,14 @@
 //! Which server a connection goes to: `prefer-standby` through outages of either side,
-//! `load_balance_hosts = random`, a host that hangs and one that does not exist.
+//! `load_balance_hosts = random`, a host that hangs (frozen or blackholed) and one that does
+//! not exist.
 
 use std::time::Duration;
 
 use pool_config::{LoadBalanceHosts, TargetSessionAttrs};
 use pool_core::{Connector as _, PgConnector};
-use pool_testkit::RestartMode;
+use std::net::SocketAddr;
+
+use pool_testkit::{FaultProxy, ProxyMode, RestartMode};
 use tokio::time::Instant;
 
 use crate::support::{Load, SLACK, TestResult};
@@ -149,5 +152,27 @@ async fn a_hanging_host_costs_one_connect_timeout_and_a_wrong_one_nothing() -> T
     assert!(took <= s.connect_timeout + SLACK, "{took:?}");
     drop(conn);
     hanging.close(Duration::from_secs(5)).await;
+
+    // A blackholed host (it accepts and never answers, as a partition does) likewise.
+    let proxy = FaultProxy::start(SocketAddr::from(([127, 0, 0, 1], p0))).await?;
+    proxy.set_mode(ProxyMode::Blackhole);
+    let s = settings(
+        &cluster,
+        &[proxy.port(), p1],
+        TargetSessionAttrs::Any,
+        "blackholed",
+    );
+    let blackholed = pool("blackholed", &s, Duration::from_secs(30));
+    let start = Instant::now();
+    let conn = blackholed.acquire().await?;
+    let took = start.elapsed();
+    assert_eq!(conn.server(), Some(address(p1).as_str()));
+    println!(
+        "past a blackholed first host in {took:?} (bound {:?})",
+        s.connect_timeout + SLACK
+    );
+    assert!(took <= s.connect_timeout + SLACK, "{took:?}");
+    drop(conn);
+    blackholed.close(Duration::from_secs(5)).await;
     Ok(())
 }
