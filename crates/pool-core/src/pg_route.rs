@@ -182,11 +182,19 @@ impl Route {
             self.order()
         };
         let several = order.len() > 1;
+        // The pool bounds the whole connect by `per_host` per host, from a moment earlier:
+        // the tries end a little before it, so a fallback kept early is still handed over.
+        let budget = self.per_host.saturating_mul(self.attempts());
+        let margin = (self.per_host / 10).min(Duration::from_millis(100));
+        let end = tokio::time::Instant::now().checked_add(budget.saturating_sub(margin));
         let mut fallback: Option<(usize, PgConnection)> = None;
         let mut misses = Vec::new();
         for index in order {
             let tried = if several {
-                tokio::time::timeout(self.per_host, self.try_server(options, index))
+                let left = end.map_or(self.per_host, |end| {
+                    end.saturating_duration_since(tokio::time::Instant::now())
+                });
+                tokio::time::timeout(self.per_host.min(left), self.try_server(options, index))
                     .await
                     .unwrap_or_else(|_| Tried::Missed(Miss::TimedOut(self.address(index, options))))
             } else {

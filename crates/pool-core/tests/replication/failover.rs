@@ -9,7 +9,9 @@ use pool_core::CloseReason;
 use pool_testkit::{PgBouncer, PoolMode, RestartMode};
 use tokio::time::Instant;
 
-use crate::support::{Load, TestResult, assert_no_secrets, insert_write as insert};
+use crate::support::{
+    Load, TestResult, assert_no_secrets, insert_write as insert, recent_pool_lines,
+};
 use crate::{address, cluster, pool, servers_of_all, settings};
 
 /// Bound on the first write after the promotion: a connect that finds the old primary
@@ -56,6 +58,7 @@ async fn a_read_write_pool_writes_to_the_promoted_standby_and_never_to_the_old_p
     );
     assert_eq!(pool.server().as_deref(), Some(address(p0).as_str()));
 
+    let failover = Instant::now();
     cluster.stop(0, RestartMode::Fast).await?;
     cluster.promote(1).await?;
     let promoted = Instant::now();
@@ -71,6 +74,13 @@ async fn a_read_write_pool_writes_to_the_promoted_standby_and_never_to_the_old_p
     );
     assert_eq!(pool.server().as_deref(), Some(address(p1).as_str()));
     assert_eq!(pool.stats().server_changes, 1, "the move is counted once");
+    let moved = recent_pool_lines(failover.into_std(), "pool moved to another server");
+    assert!(
+        moved
+            .iter()
+            .any(|l| l.contains("pool=rw-failover") && l.contains(&address(p1))),
+        "the move is logged with the new server: {moved:?}"
+    );
 
     // The old primary comes back as a standby of the new one, first in the host list: no
     // write may reach it, so none fails from here on.
