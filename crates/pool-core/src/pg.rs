@@ -470,6 +470,33 @@ mod tests {
         assert_eq!(options.get_options(), None);
     }
 
+    #[tokio::test]
+    async fn several_hosts_pair_with_their_ports_or_the_pool_is_refused() {
+        let mut settings = PoolSettings::for_profile(Profile::Development);
+        settings.host = "db-a,db-b".to_owned();
+        settings.port = "5432,5433".parse().unwrap();
+        let connector = PgConnector::from_settings(&settings);
+        let hosts: Vec<String> = connector.hosts().iter().map(|h| h.to_string()).collect();
+        assert_eq!(hosts, ["db-a:5432", "db-b:5433"]);
+        let options = connector.connect_options();
+        assert_eq!((options.get_host(), options.get_port()), ("db-a", 5432));
+        assert_eq!(connector.connect_attempts(), 2);
+
+        settings.port = "5432,5433,5434".parse().unwrap();
+        let error = Pool::from_settings("default", &settings).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                PoolError::InvalidOption {
+                    setting: "host",
+                    ..
+                }
+            ),
+            "{error}"
+        );
+        assert!(error.to_string().contains("2 hosts but 3 ports"), "{error}");
+    }
+
     #[test]
     fn io_errors_are_broken_connections() {
         let io = sqlx::Error::Io(std::io::Error::other("reset"));
