@@ -22,6 +22,8 @@ use crate::shell::{command_line, probe};
 const TEST_ARGS: [&str; 2] = ["--test", "faults"];
 /// How long the tests run before the signal.
 const RUN_BEFORE_SIGNAL: Duration = Duration::from_secs(3);
+/// How long after that the run may take to hold its first server or directory.
+const HOLD_DEADLINE: Duration = Duration::from_secs(60);
 /// Generous bounds: cleanup stops servers (up to 10 s each) and removes containers.
 const EXIT_DEADLINE: Duration = Duration::from_secs(60);
 const CLEANUP_DEADLINE: Duration = Duration::from_secs(60);
@@ -56,14 +58,31 @@ fn interrupt_a_run(tmp: &Path) -> anyhow::Result<()> {
     );
     let mut run = command.spawn().context("cannot start cargo xtask test")?;
     let group = run.id();
-    let mut started = false;
-    for line in BufReader::new(run.stdout.take().context("the run's output")?).lines() {
-        // libtest's first line for a test binary: the tests are running now.
-        if line?.starts_with("running ") {
-            started = true;
-            break;
+    // The run's output is read to the end on a thread of its own: the run never blocks on a
+    // full pipe, and a failed check can show what the run said.
+    let output = run.stdout.take().context("the run's output")?;
+    let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(output).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
         }
-    }
+    });
+    let mut said: Vec<String> = Vec::new();
+    // libtest's first line for a test binary: the tests are running now.
+    let started = loop {
+        match lines.recv() {
+            Ok(line) => {
+                let running = line.starts_with("running ");
+                said.push(line);
+                if running {
+                    break true;
+                }
+            }
+            Err(_) => break false,
+        }
+    };
     if !started {
         let status = run.wait()?;
         bail!(
@@ -72,18 +91,36 @@ fn interrupt_a_run(tmp: &Path) -> anyhow::Result<()> {
         );
     }
     std::thread::sleep(RUN_BEFORE_SIGNAL);
-    // What the run holds now is what must go: a check of a run that held nothing proves nothing.
-    let held = leftovers(tmp);
-    let dirs = held
-        .iter()
-        .filter(|what| what.starts_with("directory "))
-        .count();
-    if dirs == 0 {
-        signal_group("KILL", group);
-        bail!(
-            "the run held no server when it was to be interrupted, so the check would prove nothing"
-        );
-    }
+    // What the run holds at the signal is what must go: a check of a run that held nothing
+    // proves nothing. A slow machine may take a while to start the first server, so wait for one.
+    let deadline = Instant::now() + HOLD_DEADLINE;
+    let (held, dirs) = loop {
+        let held = leftovers(tmp);
+        let dirs = held
+            .iter()
+            .filter(|what| what.starts_with("directory "))
+            .count();
+        if dirs > 0 {
+            break (held, dirs);
+        }
+        let ended = run.try_wait()?;
+        if ended.is_some() || Instant::now() > deadline {
+            signal_group("KILL", group);
+            let _ = run.wait();
+            said.extend(lines.try_iter());
+            let tail = said.len().saturating_sub(40);
+            bail!(
+                "the run held no state directory under {} {}, so the check would prove                  nothing. The last lines the run printed:\n  {}",
+                tmp.join("servio-pool-testkit").display(),
+                match ended {
+                    Some(status) => format!("before it ended ({status})"),
+                    None => format!("{HOLD_DEADLINE:?} after its tests started"),
+                },
+                said[tail..].join("\n  ")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
     signal_group("INT", group);
     println!(
         "    sent SIGINT to the run's process group {RUN_BEFORE_SIGNAL:?} after its tests started, \

@@ -42,6 +42,8 @@ enum Task {
     Demo(demo::Args),
     /// What CI runs: fmt, clippy, docs, `cargo xtask test` and a Ctrl-C check, the demo and benchmark smoke runs.
     Ci(ci::Args),
+    /// The Ctrl-C step of `ci` alone: interrupt `cargo xtask test` mid-run, check nothing is left.
+    CtrlCCheck,
 }
 
 fn main() -> ExitCode {
@@ -51,6 +53,7 @@ fn main() -> ExitCode {
         Task::Bench(args) => bench::run(&args),
         Task::Demo(args) => demo::run(&args),
         Task::Ci(args) => ci::run(&args),
+        Task::CtrlCCheck => interrupt::check(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

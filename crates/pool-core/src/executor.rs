@@ -1,12 +1,15 @@
-//! sqlx `Executor`s under `query_timeout`: `&Pool<PgConnector>` for one-shot queries, and
-//! `&mut PooledConnection<PgConnector>` for queries on a checkout.
+//! sqlx `Executor`s under `query_timeout`: `&Pool<PgConnector>` for one-shot queries and
+//! streams, `&mut PooledConnection<PgConnector>` for queries on a checkout, and `&mut
+//! Transaction`. Each implements `describe`, which the query macros and sqlx's offline data
+//! rely on.
 
 use futures_core::future::BoxFuture;
 use futures_core::stream::BoxStream;
-use futures_util::{StreamExt, TryStreamExt, stream};
+use futures_util::{StreamExt, stream};
 use sqlx::postgres::{PgQueryResult, PgRow, PgStatement, PgTypeInfo};
-use sqlx::{Either, Execute, Executor, Postgres, SqlStr};
+use sqlx::{Describe, Either, Execute, Executor, Postgres, SqlStr};
 
+use crate::owned_stream::OwnedStream;
 use crate::pg::PgConnector;
 use crate::pool::Pool;
 use crate::pooled::PooledConnection;
@@ -14,8 +17,10 @@ use crate::transaction::Transaction;
 
 /// Each call acquires a connection, runs the query under `query_timeout`, and releases it, so
 /// `sqlx::query("..").fetch_one(&pool)` works as with `PgPool`. A stream (`fetch`,
-/// `fetch_many`) is read to the end before its first row is yielded: stream large results
-/// from a checked-out connection instead.
+/// `fetch_many`) yields rows as the server sends them and holds its connection while it
+/// lives: read to the end, the connection goes back to the pool; dropped early, the
+/// connection is closed (the rest of the result is never read). `query_timeout` bounds the
+/// whole stream, first row to last.
 impl<'p> Executor<'p> for &'_ Pool<PgConnector> {
     type Database = Postgres;
 
@@ -27,14 +32,18 @@ impl<'p> Executor<'p> for &'_ Pool<PgConnector> {
         E: 'q + Execute<'q, Postgres>,
     {
         let acquiring = self.acquire();
-        let all = async move {
-            let mut conn = acquiring.await?;
-            (&mut conn).fetch_many(query).try_collect::<Vec<_>>().await
-        };
-        stream::once(all)
-            .map_ok(|items| stream::iter(items.into_iter().map(Ok)))
-            .try_flatten()
-            .boxed()
+        OwnedStream::new(move |out| async move {
+            let mut conn = match acquiring.await {
+                Ok(conn) => conn,
+                Err(error) => return out.send(Err(error.into())).await,
+            };
+            let (c, work) = conn.timed_parts().await;
+            let mut items = work.timed_stream(c.fetch_many(query));
+            while let Some(item) = items.next().await {
+                out.send(item).await;
+            }
+        })
+        .boxed()
     }
 
     fn fetch_optional<'e, 'q: 'e, E>(
@@ -58,6 +67,14 @@ impl<'p> Executor<'p> for &'_ Pool<PgConnector> {
     {
         let acquiring = self.acquire();
         Box::pin(async move { (&mut acquiring.await?).prepare_with(sql, parameters).await })
+    }
+
+    fn describe<'e>(self, sql: SqlStr) -> BoxFuture<'e, Result<Describe<Postgres>, sqlx::Error>>
+    where
+        'p: 'e,
+    {
+        let acquiring = self.acquire();
+        Box::pin(async move { (&mut acquiring.await?).describe(sql).await })
     }
 }
 
@@ -115,6 +132,20 @@ macro_rules! timed_executor {
                     work.timed(conn.prepare_with(sql, parameters)).await
                 })
             }
+
+            fn describe<'e>(
+                self,
+                sql: SqlStr,
+            ) -> BoxFuture<'e, Result<Describe<Postgres>, sqlx::Error>>
+            where
+                'c: 'e,
+            {
+                let $this = self;
+                Box::pin(async move {
+                    let (conn, mut work) = $parts;
+                    work.timed(conn.describe(sql)).await
+                })
+            }
         }
     };
 }
@@ -140,5 +171,5 @@ timed_executor!(
 timed_executor!(
     /// Each call runs under the pool's `query_timeout` (see [`Transaction`]).
     &'c mut Transaction<'_>,
-    |tx| tx.parts()
+    |tx| tx.parts().await
 );

@@ -1,14 +1,20 @@
 #![doc = include_str!("../README.md")]
 
+mod acquire;
 mod clock;
 mod close_report;
 mod connector;
+mod controls;
 mod error;
 mod executor;
 mod inner;
+mod listener;
 mod log_limit;
+#[cfg(feature = "migrate")]
+mod migrate;
 mod observer;
 mod options;
+mod owned_stream;
 mod pg;
 mod pg_route;
 mod pool;

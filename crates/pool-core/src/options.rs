@@ -46,6 +46,34 @@ impl Default for PoolOptions {
     }
 }
 
+/// `max_connections` and `min_connections`, at build time and on [`Pool::resize`].
+///
+/// [`Pool::resize`]: crate::Pool::resize
+pub(crate) fn check_size(max: u32, min: u32) -> Result<(), PoolError> {
+    if max == 0 {
+        return Err(PoolError::invalid(
+            "max_connections",
+            "must be at least 1 (0 would make every acquire wait forever)",
+        ));
+    }
+    if max > MAX_CONNECTIONS {
+        return Err(PoolError::invalid(
+            "max_connections",
+            format!(
+                "{} is more than any PostgreSQL server accepts ({MAX_CONNECTIONS})",
+                max
+            ),
+        ));
+    }
+    if min > max {
+        return Err(PoolError::invalid(
+            "min_connections",
+            format!("{} is more than max_connections ({})", min, max),
+        ));
+    }
+    Ok(())
+}
+
 fn nonzero(d: Option<Duration>) -> Option<Duration> {
     d.filter(|d| !d.is_zero())
 }
@@ -237,21 +265,7 @@ impl PoolOptions {
     }
 
     pub(crate) fn check(&self) -> Result<(), PoolError> {
-        if self.max_connections == 0 {
-            return Err(PoolError::invalid(
-                "max_connections",
-                "must be at least 1 (0 would make every acquire wait forever)",
-            ));
-        }
-        if self.max_connections > MAX_CONNECTIONS {
-            return Err(PoolError::invalid(
-                "max_connections",
-                format!(
-                    "{} is more than any PostgreSQL server accepts ({MAX_CONNECTIONS})",
-                    self.max_connections
-                ),
-            ));
-        }
+        check_size(self.max_connections, self.min_connections)?;
         for (setting, value) in self.durations() {
             if value.is_some_and(|d| d > LONGEST) {
                 return Err(PoolError::invalid(
@@ -262,15 +276,6 @@ impl PoolOptions {
                     ),
                 ));
             }
-        }
-        if self.min_connections > self.max_connections {
-            return Err(PoolError::invalid(
-                "min_connections",
-                format!(
-                    "{} is more than max_connections ({})",
-                    self.min_connections, self.max_connections
-                ),
-            ));
         }
         if self.connect_timeout.is_zero() {
             return Err(PoolError::invalid(

@@ -192,7 +192,7 @@ impl PgConnector {
     }
 
     /// The options new connections use, password included.
-    fn current(&self) -> Arc<PgConnectOptions> {
+    pub(crate) fn current(&self) -> Arc<PgConnectOptions> {
         Arc::clone(&self.options.read().unwrap_or_else(PoisonError::into_inner))
     }
 

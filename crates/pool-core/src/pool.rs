@@ -24,7 +24,7 @@ use crate::stats::PoolStats;
 /// background (`min_connections`); the background task stops when the last clone is dropped
 /// or the pool is closed.
 pub struct Pool<C: Connector> {
-    inner: Arc<Inner<C>>,
+    pub(crate) inner: Arc<Inner<C>>,
 }
 
 impl<C: Connector> Clone for Pool<C> {

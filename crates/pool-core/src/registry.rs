@@ -90,6 +90,28 @@ impl PoolRegistry {
         }
     }
 
+    /// Fail-fast start: waits until every pool holds a connection (see [`Pool::ready`]),
+    /// all at once, each bounded by its `connect_timeout`. `from_settings` stays lazy; call
+    /// this right after it where the service must not start without its databases.
+    ///
+    /// # Errors
+    /// The first pool's error in name order, naming that pool (e.g. `pool `replica`: cannot
+    /// connect: …`).
+    ///
+    /// ```no_run
+    /// # async fn demo(settings: &pool_config::Settings) -> Result<(), pool_core::PoolError> {
+    /// let registry = pool_core::PoolRegistry::from_settings(settings)?;
+    /// registry.ready_all().await?; // exits at start-up instead of failing the first request
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Cancel safety
+    /// Cancel safe: connects dropped midway give their slots back.
+    pub async fn ready_all(&self) -> Result<(), PoolError> {
+        let results = join_all(self.pools.values().map(|pool| pool.ready())).await;
+        results.into_iter().collect()
+    }
+
     /// Closes every pool at once, each waiting up to `deadline` for its checked-out
     /// connections.
     ///

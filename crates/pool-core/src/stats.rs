@@ -26,11 +26,20 @@ pub enum CloseReason {
     Discarded,
     /// The server turned read-only (failover) while the writable check is on.
     ReadOnly,
+    /// Above `max_connections` after the pool was resized to fewer ([`Pool::resize`]).
+    ///
+    /// [`Pool::resize`]: crate::Pool::resize
+    Resized,
+    /// Retired by [`Pool::evict`] (after a failover, a credential rotation or a server
+    /// parameter change).
+    ///
+    /// [`Pool::evict`]: crate::Pool::evict
+    Evicted,
 }
 
 impl CloseReason {
     /// Every reason, in a stable order.
-    pub const ALL: [CloseReason; 8] = [
+    pub const ALL: [CloseReason; 10] = [
         CloseReason::Idle,
         CloseReason::Lifetime,
         CloseReason::MaxUses,
@@ -39,6 +48,8 @@ impl CloseReason {
         CloseReason::PoolClosed,
         CloseReason::Discarded,
         CloseReason::ReadOnly,
+        CloseReason::Resized,
+        CloseReason::Evicted,
     ];
 
     /// The snake_case name used in metrics, logs and reports.
@@ -52,6 +63,8 @@ impl CloseReason {
             CloseReason::PoolClosed => "pool_closed",
             CloseReason::Discarded => "discarded",
             CloseReason::ReadOnly => "read_only",
+            CloseReason::Resized => "resized",
+            CloseReason::Evicted => "evicted",
         }
     }
 
@@ -93,7 +106,10 @@ impl ClosedCounts {
 
 /// A snapshot of a pool: its current state and cumulative counters since it was built.
 ///
-/// Always `idle + in_use == total <= max`.
+/// Always `idle + in_use == total`, and `total <= max` except just after [`Pool::resize`]
+/// lowered `max`: the connections in use above it close as they come back.
+///
+/// [`Pool::resize`]: crate::Pool::resize
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PoolStats {
@@ -113,6 +129,10 @@ pub struct PoolStats {
     pub min: u32,
     /// `close()` has begun: new acquires fail.
     pub closing: bool,
+    /// [`Pool::pause`] is in effect: acquires wait, no connection opens.
+    ///
+    /// [`Pool::pause`]: crate::Pool::pause
+    pub paused: bool,
     /// Successful acquires.
     pub acquired: u64,
     /// Acquires that had to wait (no idle connection at once).

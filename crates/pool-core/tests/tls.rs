@@ -159,3 +159,41 @@ async fn verify_full_with_the_wrong_host_name_fails_clearly() -> TestResult {
     assert_no_secrets(&[&text]);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_listener_connects_with_the_pools_tls_settings() -> TestResult {
+    let (_server, certs, settings) = tls_server("tls-listen").await?;
+    let verified = with_tls(&settings, SslMode::VerifyFull, Some(certs.ca_cert()));
+    let pool = support::pool("tls", &verified);
+    let mut listener = pool.listener().await?;
+    listener.listen("tls").await?;
+    // The listener's own session, as the server sees it: encrypted.
+    let ssl: bool = sqlx::query_scalar(
+        "SELECT bool_and(s.ssl) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+         WHERE a.application_name = $1 AND a.query LIKE 'LISTEN%'",
+    )
+    .bind(&verified.application_name)
+    .fetch_one(&mut *pool.acquire().await?)
+    .await?;
+    assert!(
+        ssl,
+        "the listener's connection is encrypted and verified like the pool's"
+    );
+    sqlx::query("SELECT pg_notify('tls', 'over tls')")
+        .execute(&pool)
+        .await?;
+    let note = tokio::time::timeout(Duration::from_secs(10), listener.recv()).await??;
+    assert_eq!(note.payload(), "over tls");
+
+    // An authority that did not sign the server's certificate fails the listener as it
+    // fails the pool.
+    let wrong = with_tls(&settings, SslMode::VerifyFull, Some(certs.other_ca_cert()));
+    let error = support::pool("tls", &wrong)
+        .listener()
+        .await
+        .expect_err("verification fails");
+    let text = error.to_string();
+    assert!(text.contains("UnknownIssuer"), "{text}");
+    assert_no_secrets(&[&text]);
+    Ok(())
+}

@@ -62,7 +62,7 @@ pub struct MetricDescriptor {
 const POOL: &[&str] = &[POOL_NAME];
 
 /// Every metric this crate emits, in the order of the README's table.
-pub const METRICS: [MetricDescriptor; 12] = [
+pub const METRICS: [MetricDescriptor; 13] = [
     MetricDescriptor {
         name: "db.client.connection.count",
         unit: "{connection}",
@@ -131,6 +131,13 @@ pub const METRICS: [MetricDescriptor; 12] = [
         unit: "1",
         kind: MetricKind::Gauge,
         description: "Open connections as a fraction of max_connections",
+        attributes: POOL,
+    },
+    MetricDescriptor {
+        name: "servio.pool.paused",
+        unit: "{pool}",
+        kind: MetricKind::UpDownCounter,
+        description: "1 while Pool::pause is in effect (acquires wait, no connection opens), else 0",
         attributes: POOL,
     },
     MetricDescriptor {
@@ -276,6 +283,7 @@ mod tests {
             names("servio.pool.utilization"),
             ["servio_pool_utilization_ratio"]
         );
+        assert_eq!(names("servio.pool.paused"), ["servio_pool_paused"]);
         assert_eq!(
             names("servio.pool.connection.closed"),
             ["servio_pool_connection_closed_total"]

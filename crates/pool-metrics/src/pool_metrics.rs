@@ -117,6 +117,9 @@ impl PoolMetrics {
         gauge("db.client.connection.pending_requests", |p, s, o| {
             o.observe(i64::from(s.waiting), &p.pool)
         });
+        gauge("servio.pool.paused", |p, s, o| {
+            o.observe(i64::from(s.paused), &p.pool)
+        });
 
         let counter =
             |name: &'static str, read: fn(&Registered, &PoolStats, &dyn AsyncInstrument<u64>)| {

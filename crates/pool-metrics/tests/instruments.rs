@@ -301,3 +301,43 @@ async fn every_duration_recorded_on_any_thread_reaches_the_export() {
     assert_eq!(used.bucket_counts.last(), Some(&1), "the 6 h checkout");
     metrics.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_runtime_controls_show_in_the_metrics() {
+    let capture = Capture::default();
+    let metrics = pipeline(&capture);
+    let orders = PoolOptions::new()
+        .name("default")
+        .max_connections(4)
+        .min_connections(0)
+        .build(MemoryConnector::new())
+        .unwrap();
+    metrics.instrument(&orders).unwrap();
+    orders.ready().await.unwrap();
+
+    orders.pause();
+    orders.resize(6, 1).unwrap();
+    orders.evict();
+    metrics.flush().await.unwrap();
+    let s = capture.0.latest().expect("an export");
+    assert_eq!(s.value("servio.pool.paused", &pool("default")), Some(1.0));
+    assert_eq!(
+        s.value("db.client.connection.max", &pool("default")),
+        Some(6.0)
+    );
+    assert_eq!(
+        s.value("db.client.connection.idle.min", &pool("default")),
+        Some(1.0)
+    );
+    let evicted = [(POOL_NAME, "default"), (CLOSE_REASON, "evicted")];
+    assert_eq!(
+        s.value("servio.pool.connection.closed", &evicted),
+        Some(1.0)
+    );
+
+    orders.resume();
+    metrics.flush().await.unwrap();
+    let s = capture.0.latest().expect("an export");
+    assert_eq!(s.value("servio.pool.paused", &pool("default")), Some(0.0));
+    metrics.shutdown().await.unwrap();
+}

@@ -52,7 +52,9 @@ impl<C: Connector> Inner<C> {
 
     /// Opens one connection, bounded by `connect_timeout` for each server the connector may
     /// try.
-    async fn connect_once(&self) -> Attempt<C::Connection> {
+    async fn connect_once(self: &Arc<Self>) -> Attempt<C::Connection> {
+        // Read before the connect: one that an eviction overtakes is retired on arrival.
+        let generation = self.lock().generation();
         let started = self.clock.refresh();
         let limit = self
             .options
@@ -94,6 +96,7 @@ impl<C: Connector> Inner<C> {
                     last_used: now_ms,
                     last_checked: now_ms,
                     cancel: None,
+                    generation,
                 }))
             }
             Ok(Err(error)) => {
@@ -153,14 +156,9 @@ impl<C: Connector> Inner<C> {
         };
         self.notify(|obs| obs.on_connect_error());
         let refused = match class {
-            ErrorClass::Authentication => Some(PoolError::Authentication {
-                pool: self.name().clone(),
-                source: Arc::clone(&error),
-            }),
-            ErrorClass::Fatal => Some(PoolError::Connect {
-                pool: self.name().clone(),
-                source: Arc::clone(&error),
-            }),
+            ErrorClass::Authentication | ErrorClass::Fatal => {
+                Some(self.connect_error(class, &error))
+            }
             _ => None,
         };
         let now_ms = self.clock.ms_at(self.clock.refresh());
@@ -178,6 +176,67 @@ impl<C: Connector> Inner<C> {
             return None;
         }
         Some(delay)
+    }
+
+    /// The error a caller sees for a failed connect.
+    fn connect_error(&self, class: ErrorClass, error: &SharedError) -> PoolError {
+        let pool = self.name().clone();
+        let source = Arc::clone(error);
+        match class {
+            ErrorClass::Authentication => PoolError::Authentication { pool, source },
+            _ => PoolError::Connect { pool, source },
+        }
+    }
+
+    /// Fail-fast start: returns once the pool holds a connection, opening one if it holds
+    /// none (bounded by `connect_timeout`, no retry), or with that connect's error.
+    pub(crate) async fn open_first(
+        self: &Arc<Self>,
+        location: &'static std::panic::Location<'static>,
+    ) -> Result<(), PoolError> {
+        let reserved = self.lock().reserve_first();
+        match reserved {
+            Some(false) => return Ok(()),
+            Some(true) => {}
+            None => {
+                // Closing, paused, or every slot is being opened: an acquire says which.
+                let deadline = self.options.connect_timeout;
+                let acquired = tokio::time::timeout(deadline, self.acquire(location)).await;
+                return match acquired {
+                    Ok(Ok(acquired)) => {
+                        let checkout = acquired.checkout;
+                        self.give_back(checkout.live, checkout.key, checkout.since, None);
+                        Ok(())
+                    }
+                    Ok(Err(error)) => Err(error),
+                    Err(_) => Err(PoolError::Connect {
+                        pool: self.name().clone(),
+                        source: Arc::new(ConnectTimedOut(deadline)),
+                    }),
+                };
+            }
+        }
+        // Cancel safety: the reservation is guarded until the outcome is booked.
+        let reservation = Reservation::new(self);
+        let attempt = self.connect_once().await;
+        match attempt {
+            Ok(live) => {
+                let since = self.checkout_clock();
+                self.lock().connect_succeeded(live, since);
+                reservation.settled();
+                Ok(())
+            }
+            Err((class, error)) => {
+                self.notify(|obs| obs.on_connect_error());
+                let now_ms = self.clock.ms_at(self.clock.refresh());
+                let mut st = self.lock();
+                st.connect_failed(Arc::clone(&error), now_ms);
+                st.unreserve_connects(1);
+                drop(st);
+                reservation.settled();
+                Err(self.connect_error(class, &error))
+            }
+        }
     }
 
     /// After a backoff: keeps the connect reservation if someone still needs it, else gives

@@ -32,6 +32,8 @@ pub(crate) struct LiveState<T> {
     /// that serves someone else (PgBouncer lends a server connection on once the client
     /// connection closes).
     pub(crate) cancel: Option<tokio::task::JoinHandle<()>>,
+    /// The pool's eviction generation when its connect started (see `State::evict`).
+    pub(crate) generation: u64,
 }
 
 impl<T> LiveState<T> {
@@ -49,6 +51,7 @@ impl<T> LiveState<T> {
             last_used: 0,
             last_checked: 0,
             cancel: None,
+            generation: 0,
         })
     }
 

@@ -7,6 +7,7 @@
 //! gathers wakers under its lock and wakes them after releasing it. No code outside the
 //! state runs under the lock, and no path writes its own epilogue.
 
+use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, MutexGuard, PoisonError};
 
@@ -36,8 +37,9 @@ impl<C: Connector> Inner<C> {
             state,
             after: AfterUnlock {
                 inner: self,
-                handoff: None,
-                rare: None,
+                pending: false,
+                handoff: ManuallyDrop::new(None),
+                rare: ManuallyDrop::new(None),
                 wake_close: false,
             },
         }
@@ -58,16 +60,18 @@ impl<C: Connector> Locked<'_, C> {
         self.follow(released);
     }
 
-    #[inline]
+    #[inline(always)]
     fn follow(&mut self, released: Released<C::Connection>) {
         match released {
             Released::Handoff(handoff) => self.deliver(handoff),
             Released::Idle => {}
-            Released::Close(live) => self
-                .after
-                .rare()
-                .to_close
-                .push((live, CloseReason::PoolClosed)),
+            Released::Close(live, reason) => {
+                self.after.rare().to_close.push((live, reason));
+                // Evicted or above a lowered max: waiters may need a replacement.
+                if reason != CloseReason::PoolClosed {
+                    self.start_connects();
+                }
+            }
         }
     }
 
@@ -76,6 +80,36 @@ impl<C: Connector> Locked<'_, C> {
     pub(crate) fn retire(&mut self, live: Live<C::Connection>, reason: CloseReason) {
         self.state.leave(reason);
         self.after.rare().to_close.push((live, reason));
+        self.start_connects();
+    }
+
+    /// Sets `max_connections` and `min_connections`; see `State::resize`.
+    pub(crate) fn resize(&mut self, max: u32, min: u32) {
+        for live in self.state.resize(max, min) {
+            self.after
+                .rare()
+                .to_close
+                .push((live, CloseReason::Resized));
+        }
+        self.start_connects();
+    }
+
+    /// Retires every connection; see `State::evict`.
+    pub(crate) fn evict(&mut self) {
+        for live in self.state.evict() {
+            self.after
+                .rare()
+                .to_close
+                .push((live, CloseReason::Evicted));
+        }
+        self.start_connects();
+    }
+
+    /// Ends a pause; see `State::resume`.
+    pub(crate) fn resume(&mut self, since: Option<Instant>) {
+        for handoff in self.state.resume(since) {
+            self.deliver(handoff);
+        }
         self.start_connects();
     }
 
@@ -92,8 +126,9 @@ impl<C: Connector> Locked<'_, C> {
     /// Completes `handoff` after the unlock.
     #[inline]
     pub(crate) fn deliver(&mut self, handoff: Handoff<C::Connection>) {
-        match self.after.handoff {
-            None => self.after.handoff = Some(handoff),
+        self.after.pending = true;
+        match *self.after.handoff {
+            None => *self.after.handoff = Some(handoff),
             Some(_) => self.after.rare().more_handoffs.push(handoff),
         }
     }
@@ -119,7 +154,10 @@ impl<C: Connector> Drop for Locked<'_, C> {
     #[inline]
     fn drop(&mut self) {
         self.state.check_invariants();
-        self.after.wake_close = self.state.take_close_wake();
+        if self.state.take_close_wake() {
+            self.after.wake_close = true;
+            self.after.pending = true;
+        }
         // The fields drop next, in order: the lock is released, then `after` runs.
     }
 }
@@ -127,11 +165,15 @@ impl<C: Connector> Drop for Locked<'_, C> {
 /// Work a transition leaves for after the unlock.
 struct AfterUnlock<'a, C: Connector> {
     inner: &'a Arc<Inner<C>>,
-    /// The one hand-off of a release or a connect, without an allocation.
-    handoff: Option<Handoff<C::Connection>>,
-    /// Everything else, allocated only when some path needs it: the common lock (an idle
-    /// connection taken or given back) checks two words on its way out.
-    rare: Option<Box<Rare<C::Connection>>>,
+    /// Whether any of the work below is set: the common lock (an idle connection taken or
+    /// given back) checks this one flag on its way out.
+    pending: bool,
+    /// The one hand-off of a release or a connect, without an allocation. This and `rare`
+    /// are taken by `run` whenever `pending` is set, and are `None` otherwise: the common
+    /// unlock needs no drop glue for them.
+    handoff: ManuallyDrop<Option<Handoff<C::Connection>>>,
+    /// Everything else, allocated only when some path needs it.
+    rare: ManuallyDrop<Option<Box<Rare<C::Connection>>>>,
     wake_close: bool,
 }
 
@@ -147,6 +189,7 @@ struct Rare<T> {
 
 impl<C: Connector> AfterUnlock<'_, C> {
     fn rare(&mut self) -> &mut Rare<C::Connection> {
+        self.pending = true;
         self.rare.get_or_insert_with(|| {
             Box::new(Rare {
                 more_handoffs: Vec::new(),
@@ -181,11 +224,23 @@ impl<C: Connector> AfterUnlock<'_, C> {
 impl<C: Connector> Drop for AfterUnlock<'_, C> {
     #[inline]
     fn drop(&mut self) {
+        if self.pending {
+            self.run();
+        }
+    }
+}
+
+impl<C: Connector> AfterUnlock<'_, C> {
+    /// The deferred work, out of line: a hand-off, the rare work, waking `close()`.
+    #[inline(never)]
+    fn run(&mut self) {
         let inner = self.inner;
-        if let Some(handoff) = self.handoff.take() {
+        // Both out first: should one step panic, the rest still drops.
+        let (handoff, rare) = (self.handoff.take(), self.rare.take());
+        if let Some(handoff) = handoff {
             inner.complete(handoff);
         }
-        if let Some(rare) = self.rare.take() {
+        if let Some(rare) = rare {
             Self::run_rare(inner, *rare);
         }
         if self.wake_close {

@@ -29,8 +29,9 @@ pub(crate) enum Released<T> {
     Handoff(Handoff<T>),
     /// Put back into the idle queue.
     Idle,
-    /// The pool is closing: close it (already uncounted).
-    Close(Live<T>),
+    /// It must not be reused (the pool is closing, was resized below its count, or evicted
+    /// it): close it, already uncounted.
+    Close(Live<T>, CloseReason),
 }
 
 /// What maintenance does with one idle connection.
@@ -94,6 +95,11 @@ pub(crate) struct State<T> {
     refused: Option<Refused>,
     /// A connection or a connect came back while closing: `close()` is to be woken.
     wake_close: bool,
+    /// Paused by the operator: idle connections are not handed out and no connect starts.
+    paused: bool,
+    /// Bumped by an eviction: a connection opened in an older generation is retired when it
+    /// comes back.
+    generation: u64,
     counters: Counters,
     max: u32,
     min: u32,
@@ -114,6 +120,8 @@ impl<T> State<T> {
             consecutive_failures: 0,
             refused: None,
             wake_close: false,
+            paused: false,
+            generation: 0,
             counters: Counters::default(),
             max,
             min,
@@ -129,13 +137,14 @@ impl<T> State<T> {
             self.total,
             "idle + in_use == total"
         );
+        // Above a lowered `max`, only while the surplus is out: it goes as it comes back.
         debug_assert!(
-            self.total + self.connecting <= self.max,
-            "total + connecting <= max"
+            self.total + self.connecting <= self.max || self.idle.is_empty(),
+            "total + connecting <= max, or nothing idle"
         );
         debug_assert!(
-            self.idle.is_empty() || self.waiters.is_empty(),
-            "idle while waiting"
+            self.idle.is_empty() || self.waiters.is_empty() || self.paused,
+            "idle while waiting (and not paused)"
         );
     }
 
@@ -154,6 +163,11 @@ impl<T> State<T> {
         self.total + self.connecting >= self.max
     }
 
+    /// The generation a connect starting now belongs to.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
+    }
+
     /// Connections out of the idle queue (in callers' hands, being cleaned or checked).
     pub(crate) fn in_use(&self) -> u32 {
         self.in_use
@@ -169,7 +183,13 @@ impl<T> State<T> {
     /// closing (its `close()` is to be woken).
     #[inline]
     pub(crate) fn take_close_wake(&mut self) -> bool {
-        std::mem::take(&mut self.wake_close)
+        // Written only when set: the common unlock just reads it.
+        if self.wake_close {
+            self.wake_close = false;
+            true
+        } else {
+            false
+        }
     }
 
     /// What a waiting timeout reports: whether connects were under way, and the last connect
@@ -198,7 +218,7 @@ impl<T> State<T> {
 
     /// Whether a connect task that just failed should try again (someone still needs it).
     pub(crate) fn still_needed(&self) -> bool {
-        !self.closing && self.connecting <= self.wanted()
+        !self.closing && !self.paused && self.connecting <= self.wanted()
     }
 
     pub(crate) fn stats(&self) -> PoolStats {
@@ -211,6 +231,7 @@ impl<T> State<T> {
             max: self.max,
             min: self.min,
             closing: self.closing,
+            paused: self.paused,
             acquired: self.counters.acquired,
             waited: self.counters.waited,
             created: self.counters.created,
@@ -239,7 +260,7 @@ impl<T> State<T> {
     /// waiting (they come first).
     #[inline]
     pub(crate) fn take_idle(&mut self) -> Option<Live<T>> {
-        if !self.waiters.is_empty() {
+        if !self.waiters.is_empty() || self.paused {
             return None;
         }
         let live = self.idle.pop_back()?;
@@ -298,14 +319,17 @@ impl<T> State<T> {
 
     /// A connection counted as in use comes back clean: to the oldest waiter (checked out
     /// to it at `since`), else to the idle queue; closed if the pool is closing.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn give_back(&mut self, live: Live<T>, since: Option<Instant>) -> Released<T> {
         if self.closing {
             self.leave(CloseReason::PoolClosed);
-            return Released::Close(live);
+            return Released::Close(live, CloseReason::PoolClosed);
+        }
+        if live.generation != self.generation || self.total + self.connecting > self.max {
+            return self.retire_surplus(live);
         }
         // Nobody waits (the common case): straight back, without a hand-off attempt.
-        let picked = if self.waiters.is_empty() {
+        let picked = if self.waiters.is_empty() || self.paused {
             None
         } else {
             self.waiters.pick_oldest()
@@ -321,6 +345,19 @@ impl<T> State<T> {
                 Released::Handoff(picked.deliver(Delivery::Connection(checkout)))
             }
         }
+    }
+
+    /// A connection that came back evicted, or above a lowered `max_connections`, leaves.
+    #[cold]
+    #[inline(never)]
+    fn retire_surplus(&mut self, live: Live<T>) -> Released<T> {
+        let reason = if live.generation == self.generation {
+            CloseReason::Resized
+        } else {
+            CloseReason::Evicted
+        };
+        self.leave(reason);
+        Released::Close(live, reason)
     }
 
     /// A connection counted as in use leaves the pool.
@@ -344,13 +381,27 @@ impl<T> State<T> {
     /// Reserves the connects to start now: enough for every waiter and for
     /// `min_connections`, within `max_connections`; none while logins are refused.
     pub(crate) fn reserve_connects(&mut self, now_ms: u64) -> u32 {
-        if self.closing || self.login_refused(now_ms).is_some() {
+        if self.closing || self.paused || self.login_refused(now_ms).is_some() {
             return 0;
         }
-        let room = self.max - self.total - self.connecting;
+        let room = self.max.saturating_sub(self.total + self.connecting);
         let n = self.wanted().saturating_sub(self.connecting).min(room);
         self.connecting += n;
         n
+    }
+
+    /// Reserves one connect for a fail-fast start, unless the pool holds a connection
+    /// already (`Some(false)`); `None` when it cannot open one now (closing, paused, or every
+    /// slot taken by connects under way).
+    pub(crate) fn reserve_first(&mut self) -> Option<bool> {
+        if self.total > 0 {
+            return Some(false);
+        }
+        if self.closing || self.paused || self.total + self.connecting >= self.max {
+            return None;
+        }
+        self.connecting += 1;
+        Some(true)
     }
 
     /// Gives back `n` connect reservations (the task could not start, ended early, or is no
@@ -483,6 +534,61 @@ impl<T> State<T> {
         overdue
     }
 
+    // ---- Operator controls ----
+
+    /// Sets `max_connections` and `min_connections` (`min <= max`, checked by the caller).
+    /// Idle connections above the new `max` are taken out (uncounted) to close, oldest first;
+    /// connections in use above it go as they come back.
+    pub(crate) fn resize(&mut self, max: u32, min: u32) -> Vec<Live<T>> {
+        self.max = max;
+        self.min = min;
+        let surplus = (self.total + self.connecting).saturating_sub(max);
+        self.take_out_idle(surplus as usize, CloseReason::Resized)
+    }
+
+    /// Retires every connection: the idle ones are taken out (uncounted) to close, the ones
+    /// in use and the connects under way go when they come back.
+    pub(crate) fn evict(&mut self) -> Vec<Live<T>> {
+        self.generation += 1;
+        self.take_out_idle(self.idle.len(), CloseReason::Evicted)
+    }
+
+    /// Up to `n` idle connections, oldest first, leave the pool for `reason`.
+    fn take_out_idle(&mut self, n: usize, reason: CloseReason) -> Vec<Live<T>> {
+        let n = n.min(self.idle.len());
+        let out: Vec<_> = self.idle.drain(..n).collect();
+        self.total -= n as u32;
+        for _ in 0..n {
+            self.counters.closed.add(reason);
+        }
+        out
+    }
+
+    /// Pauses the pool: from now on no idle connection is handed out and no connect starts
+    /// (one under way finishes); callers queue, bounded by their own `acquire_timeout`.
+    pub(crate) fn pause(&mut self) {
+        self.paused = true;
+    }
+
+    /// Ends a pause: idle connections go to the oldest waiters (checked out to them at
+    /// `since`); the caller then reserves the connects the rest need.
+    pub(crate) fn resume(&mut self, since: Option<Instant>) -> Vec<Handoff<T>> {
+        self.paused = false;
+        let mut handed = Vec::new();
+        while !self.idle.is_empty() {
+            let Some(picked) = self.waiters.pick_oldest() else {
+                break;
+            };
+            let Some(live) = self.idle.pop_back() else {
+                break;
+            };
+            self.in_use += 1;
+            let checkout = self.check_out(live, picked.location, since);
+            handed.push(picked.deliver(Delivery::Connection(checkout)));
+        }
+        handed
+    }
+
     // ---- Close ----
 
     /// Marks the pool closing: fails every waiter with `error` and takes out the idle
@@ -555,7 +661,10 @@ mod tests {
         assert_eq!((failed.len(), idle.len()), (1, 0));
         assert!(st.is_closing());
         assert_eq!(st.reserve_connects(0), 0, "no connect while closing");
-        assert!(matches!(st.give_back(live(), None), Released::Close(_)));
+        assert!(matches!(
+            st.give_back(live(), None),
+            Released::Close(_, CloseReason::PoolClosed)
+        ));
         assert_eq!(st.stats().total, 0);
         assert_eq!(st.stats().closed.get(CloseReason::PoolClosed), 1);
         assert_eq!(st.outstanding(), 0);

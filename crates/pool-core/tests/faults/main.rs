@@ -18,6 +18,7 @@ mod direct;
 mod failover;
 mod freeze;
 mod idle_kill;
+mod listen;
 mod max_connections;
 mod panics;
 mod reset;

@@ -1,6 +1,7 @@
 //! Pool behaviour on the in-memory connector: fairness, cancel safety, timeouts, lifecycle.
 
 mod cancel;
+mod controls;
 mod fifo;
 mod lifecycle;
 mod surroundings;

@@ -1,8 +1,14 @@
 //! Pool behaviour against a real PostgreSQL server (through pool-testkit).
 
+mod controls;
 mod lifecycle;
+mod listen;
+mod macros;
+mod migrations;
 mod queries;
 mod session;
+mod streaming;
+mod transactions;
 
 use std::time::Duration;
 
@@ -27,6 +33,28 @@ pub(crate) fn settings_for(db: &TestDatabase) -> PoolSettings {
     // authentication_timeout.
     s.min_connections = 0;
     s
+}
+
+/// Room for scheduling on a busy two-core machine when a call must end by a deadline.
+pub(crate) const SLACK: Duration = Duration::from_secs(2);
+
+/// Polls every 20 ms until `check` holds or `limit` passes; returns whether it held.
+pub(crate) async fn eventually(limit: Duration, check: impl Fn() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    while !check() {
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    true
+}
+
+/// The SQLSTATE of a server error, if `err` is one.
+pub(crate) fn sqlstate(err: &sqlx::Error) -> Option<String> {
+    err.as_database_error()
+        .and_then(|e| e.code())
+        .map(|c| c.into_owned())
 }
 
 pub(crate) fn app_name(db: &TestDatabase) -> String {
