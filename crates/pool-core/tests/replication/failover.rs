@@ -69,8 +69,10 @@ async fn a_read_write_pool_writes_to_the_promoted_standby_and_never_to_the_old_p
         panic!("no write succeeded within {FIRST_WRITE_AFTER_PROMOTION:?} of the promotion");
     };
     println!(
-        "first write after the promotion: {:?} (bound {FIRST_WRITE_AFTER_PROMOTION:?})",
-        first - promoted
+        "first write after the promotion: {:?} (bound {FIRST_WRITE_AFTER_PROMOTION:?}); \
+         writes stopped for {:?} from the primary's stop",
+        first.saturating_duration_since(promoted),
+        first.saturating_duration_since(failover)
     );
     assert_eq!(pool.server().as_deref(), Some(address(p1).as_str()));
     assert_eq!(pool.stats().server_changes, 1, "the move is counted once");
@@ -130,6 +132,7 @@ async fn the_same_failover_through_pgbouncer_in_front_of_each_node() -> TestResu
 
     // PgBouncer 0 keeps accepting clients while its server is down: the connect to it
     // fails at login (or its check), and the next host is tried.
+    let failover = Instant::now();
     cluster.stop(0, RestartMode::Immediate).await?;
     cluster.promote(1).await?;
     let promoted = Instant::now();
@@ -140,8 +143,10 @@ async fn the_same_failover_through_pgbouncer_in_front_of_each_node() -> TestResu
         panic!("no write through PgBouncer within {FIRST_WRITE_AFTER_PROMOTION:?}");
     };
     println!(
-        "through PgBouncer, first write after the promotion: {:?} (bound {FIRST_WRITE_AFTER_PROMOTION:?})",
-        first - promoted
+        "through PgBouncer, first write after the promotion: {:?} (bound \
+         {FIRST_WRITE_AFTER_PROMOTION:?}); writes stopped for {:?} from the primary's stop",
+        first.saturating_duration_since(promoted),
+        first.saturating_duration_since(failover)
     );
     let rejoin = Instant::now();
     cluster.rejoin_as_standby(0, 1).await?;
