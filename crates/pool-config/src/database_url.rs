@@ -1,7 +1,9 @@
 //! # Implementation details
 //!
 //! `DATABASE_URL` (`postgres://user:password@host:port/database?sslmode=require`) split into
-//! the settings it names. The URL is only ever shown with its password masked.
+//! the settings it names. The URL is only ever shown with its password masked. Several hosts
+//! are written as libpq writes them (`postgres://u@db-a:5432,db-b:5433/orders`): the URL
+//! parser takes one host, so the list is cut out first and parsed here.
 
 use figment::value::{Dict, Value};
 use url::Url;
@@ -19,8 +21,10 @@ pub(crate) struct DatabaseUrl {
 
 /// Query parameters understood in the URL, and the setting each sets. libpq also accepts the
 /// password as a parameter (`?password=…`).
-const PARAMETERS: [(&str, &str); 4] = [
+const PARAMETERS: [(&str, &str); 6] = [
     ("sslmode", "ssl_mode"),
+    ("target_session_attrs", "target_session_attrs"),
+    ("load_balance_hosts", "load_balance_hosts"),
     ("sslrootcert", "ssl_root_cert"),
     ("application_name", "application_name"),
     ("password", "password"),
@@ -40,11 +44,15 @@ pub(crate) fn is_secret_parameter(name: &str) -> bool {
 impl DatabaseUrl {
     /// Splits `raw` into settings.
     pub(crate) fn parse(raw: &str) -> Result<Self, ConfigError> {
-        let url = Url::parse(raw).map_err(|e| ConfigError::DatabaseUrl {
+        let (single, hosts) = HostList::cut(raw);
+        let url = Url::parse(&single).map_err(|e| ConfigError::DatabaseUrl {
             masked: None,
             reason: format!("not a URL ({e})"),
         })?;
-        let masked = mask(&url);
+        let masked = match &hosts {
+            Some(list) => list.restore(&mask(&url)),
+            None => mask(&url),
+        };
         let fail = |reason: String| ConfigError::DatabaseUrl {
             masked: Some(masked.clone()),
             reason,
@@ -59,7 +67,13 @@ impl DatabaseUrl {
         let mut put = |key: &str, value: String| {
             values.insert(key.to_owned(), Value::from(value));
         };
-        if let Some(host) = url.host_str().filter(|h| !h.is_empty()) {
+        if let Some(list) = &hosts {
+            let (host, port) = list.settings().map_err(fail)?;
+            put("host", host);
+            if let Some(port) = port {
+                put("port", port);
+            }
+        } else if let Some(host) = url.host_str().filter(|h| !h.is_empty()) {
             put(
                 "host",
                 host.trim_start_matches('[')
@@ -67,7 +81,7 @@ impl DatabaseUrl {
                     .to_owned(),
             );
         }
-        if let Some(port) = url.port() {
+        if let Some(port) = url.port().filter(|_| hosts.is_none()) {
             put("port", port.to_string());
         }
         let database = percent_decode(url.path().trim_start_matches('/')).ok_or_else(|| {
@@ -109,8 +123,8 @@ impl DatabaseUrl {
             };
             let Some((_, key)) = PARAMETERS.iter().find(|(p, _)| *p == name) else {
                 return Err(fail(format!(
-                    "unsupported parameter `{name}` (accepted: sslmode, sslrootcert, \
-                     application_name, password)"
+                    "unsupported parameter `{name}` (accepted: sslmode, target_session_attrs, \
+                     load_balance_hosts, sslrootcert, application_name, password)"
                 )));
             };
             if *key == "password" && in_userinfo {
@@ -128,6 +142,94 @@ impl DatabaseUrl {
             put(key, value);
         }
         Ok(DatabaseUrl { values, masked })
+    }
+}
+
+/// The comma-separated hosts of a multi-host URL, cut out so the rest parses as one URL.
+#[derive(Debug)]
+struct HostList {
+    /// The hosts as written between `@` (or `//`) and the path.
+    written: String,
+}
+
+impl HostList {
+    /// Stands in for the hosts while the URL parser reads the rest.
+    const PLACEHOLDER: &'static str = "servio-host-list.invalid";
+
+    /// `raw` with its host list replaced by a placeholder, and the list; `raw` unchanged and
+    /// `None` when it names at most one host.
+    fn cut(raw: &str) -> (String, Option<HostList>) {
+        let Some(scheme_end) = raw.find("://") else {
+            return (raw.to_owned(), None);
+        };
+        let start = scheme_end + 3;
+        let end = raw[start..]
+            .find(['/', '?', '#'])
+            .map_or(raw.len(), |i| start + i);
+        let authority = &raw[start..end];
+        let hosts_start = authority.rfind('@').map_or(start, |at| start + at + 1);
+        let written = &raw[hosts_start..end];
+        if !written.contains(',') {
+            return (raw.to_owned(), None);
+        }
+        let single = format!(
+            "{}{}{}",
+            &raw[..hosts_start],
+            Self::PLACEHOLDER,
+            &raw[end..]
+        );
+        let list = HostList {
+            written: written.to_owned(),
+        };
+        (single, Some(list))
+    }
+
+    /// The masked URL of the placeholder form with the hosts put back.
+    fn restore(&self, masked: &str) -> String {
+        masked.replacen(Self::PLACEHOLDER, &self.written, 1)
+    }
+
+    /// The `host` and `port` settings: hosts comma-separated, and the ports when any host has
+    /// one (a host without one gets PostgreSQL's 5432, as in libpq).
+    fn settings(&self) -> Result<(String, Option<String>), String> {
+        let mut hosts = Vec::new();
+        let mut ports = Vec::new();
+        for entry in self.written.split(',') {
+            let (host, port) = if let Some(rest) = entry.strip_prefix('[') {
+                let (host, after) = rest
+                    .split_once(']')
+                    .ok_or_else(|| format!("the host `{entry}` opens `[` without closing it"))?;
+                (host, after.strip_prefix(':'))
+            } else {
+                match entry.rsplit_once(':') {
+                    Some((host, port)) => (host, Some(port)),
+                    None => (entry, None),
+                }
+            };
+            let host = percent_decode(host)
+                .filter(|h| !h.is_empty())
+                .ok_or_else(|| {
+                    "a host of the list is empty or not valid percent-encoded UTF-8 (write the \
+                     hosts as host:port,host:port)"
+                        .to_owned()
+                })?;
+            let port = match port.filter(|p| !p.is_empty()) {
+                Some(p) => Some(p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| {
+                    format!("the port `{p}` of host `{host}` is not a port number from 1 to 65535")
+                })?),
+                None => None,
+            };
+            hosts.push(host);
+            ports.push(port);
+        }
+        let port = ports.iter().any(Option::is_some).then(|| {
+            ports
+                .iter()
+                .map(|p| p.unwrap_or(5432).to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        });
+        Ok((hosts.join(","), port))
     }
 }
 
@@ -227,6 +329,36 @@ mod tests {
             !twice.contains("one@") && !twice.contains("=two"),
             "{twice}"
         );
+    }
+
+    #[test]
+    fn several_hosts_are_listed_as_libpq_lists_them() {
+        let url = DatabaseUrl::parse(
+            "postgres://app:S3cret@db-a:5432,db-b:5433,[::1]/orders?target_session_attrs=read-write&load_balance_hosts=random",
+        )
+        .unwrap();
+        assert_eq!(get(&url, "host"), Some("db-a,db-b,::1"));
+        assert_eq!(get(&url, "port"), Some("5432,5433,5432"));
+        assert_eq!(get(&url, "database"), Some("orders"));
+        assert_eq!(get(&url, "password"), Some("S3cret"));
+        assert_eq!(get(&url, "target_session_attrs"), Some("read-write"));
+        assert_eq!(get(&url, "load_balance_hosts"), Some("random"));
+        assert_eq!(
+            url.masked,
+            "postgres://app:***@db-a:5432,db-b:5433,[::1]/orders?target_session_attrs=read-write&load_balance_hosts=random"
+        );
+        let no_ports = DatabaseUrl::parse("postgres://db-a,db-b/orders").unwrap();
+        assert_eq!(get(&no_ports, "host"), Some("db-a,db-b"));
+        assert_eq!(get(&no_ports, "port"), None);
+        for bad in [
+            "postgres://u:S3cret@db-a:5432,,db-b/orders",
+            "postgres://u:S3cret@db-a:99999,db-b/orders",
+            "postgres://u:S3cret@[::1,db-b/orders",
+        ] {
+            let message = DatabaseUrl::parse(bad).unwrap_err().to_string();
+            assert!(!message.contains("S3cret"), "{message}");
+            assert!(message.contains("***"), "{message}");
+        }
     }
 
     #[test]

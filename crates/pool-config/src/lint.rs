@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::pool_settings::show_duration;
-use crate::{PgBouncerMode, PoolSettings, Profile, SslMode};
+use crate::{PgBouncerMode, PoolSettings, Profile, SslMode, TargetSessionAttrs};
 
 const HIKARI_SIZING: &str = "https://github.com/brettwooldridge/HikariCP/wiki/About-Pool-Sizing";
 const HIKARI_CONFIG: &str =
@@ -22,6 +22,8 @@ const PGBOUNCER_CONFIG: &str = "https://www.pgbouncer.org/config.html#query_wait
 const PGBOUNCER_FEATURES: &str = "https://www.pgbouncer.org/features.html";
 const LIBPQ_SSL: &str =
     "https://www.postgresql.org/docs/current/libpq-ssl.html#LIBPQ-SSL-SSLMODE-STATEMENTS";
+const LIBPQ_MULTI_HOST: &str =
+    "https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-MULTIPLE-HOSTS";
 const SERVIO_GUIDE: &str = "servio-pool guidelines: pool size and timeouts (pool-config README)";
 
 /// Facts about the deployment that some findings need; `poolctl check` reads them live.
@@ -138,6 +140,16 @@ fn lint_pool(profile: Profile, pool: &str, s: &PoolSettings) -> Vec<Finding> {
     tls(&mut l, profile);
     timeouts(&mut l);
     lifetimes(&mut l);
+    if s.target_session_attrs != TargetSessionAttrs::Any && s.hosts().is_ok_and(|h| h.len() < 2) {
+        l.add(
+            Level::Warn,
+            "target_session_attrs",
+            "with one host there is nowhere else to go: a server that does not fit fails \
+             every connect; list the servers of the cluster in host (host = \"db-a,db-b\")"
+                .to_owned(),
+            LIBPQ_MULTI_HOST,
+        );
+    }
     if s.pgbouncer == Some(PgBouncerMode::Transaction) {
         l.add(
             Level::Info,
@@ -397,6 +409,9 @@ fn lifetimes(l: &mut Lints<'_>) {
     }
 }
 
+/// The pools on one server and the connections they may open there together.
+type Shared<'a> = (Vec<&'a str>, u64);
+
 /// Pools that share a server together must fit in its connection budget.
 fn server_budget<'a>(
     pools: impl Iterator<Item = (&'a str, &'a PoolSettings)>,
@@ -407,9 +422,10 @@ fn server_budget<'a>(
     };
     let instances = u64::from(context.instances.unwrap_or(1));
     let budget = u64::from(server_max.saturating_sub(context.reserved_connections));
-    let mut servers: BTreeMap<(&str, u16), (Vec<&str>, u64)> = BTreeMap::new();
+    // Keyed by host and ports as written: pools naming the same servers share them.
+    let mut servers: BTreeMap<(&str, &[u16]), Shared<'_>> = BTreeMap::new();
     for (name, s) in pools {
-        let entry = servers.entry((&s.host, s.port)).or_default();
+        let entry = servers.entry((&s.host, s.port.as_slice())).or_default();
         entry.0.push(name);
         // A pool with a query_timeout opens one more connection, for a moment, to cancel
         // a timed-out query on the server (one at a time per pool).

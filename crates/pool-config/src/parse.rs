@@ -9,7 +9,7 @@ use std::time::Duration;
 use figment::value::{Num, Value};
 
 use crate::pool_settings::OFF;
-use crate::{PgBouncerMode, PoolSettings, Secret, SslMode};
+use crate::{PgBouncerMode, PoolSettings, Ports, Secret, SslMode};
 
 /// Keys whose values are never shown.
 pub(crate) fn is_secret(key: &str) -> bool {
@@ -44,6 +44,8 @@ pub(crate) fn apply(settings: &mut PoolSettings, key: &str, value: &Value) -> Re
     match key {
         "host" => s.host = text(value)?,
         "port" => s.port = port(value)?,
+        "target_session_attrs" => s.target_session_attrs = text(value)?.parse()?,
+        "load_balance_hosts" => s.load_balance_hosts = text(value)?.parse()?,
         "database" => s.database = text(value)?,
         "username" => s.username = text(value)?,
         "password" => s.password = secret(value)?,
@@ -107,11 +109,16 @@ fn is_off(value: &Value) -> bool {
     matches!(value, Value::String(_, s) if s.trim().eq_ignore_ascii_case(OFF))
 }
 
-fn port(value: &Value) -> Result<u16, String> {
-    whole(value)
-        .and_then(|n| u16::try_from(n).ok())
-        .filter(|p| *p != 0)
-        .ok_or_else(|| "a port number from 1 to 65535".to_owned())
+/// A port (a TOML integer or a string of digits), or libpq's comma-separated list.
+fn port(value: &Value) -> Result<Ports, String> {
+    match value {
+        Value::String(_, s) => s.parse(),
+        _ => whole(value)
+            .and_then(|n| u16::try_from(n).ok())
+            .filter(|p| *p != 0)
+            .map(Ports::from)
+            .ok_or_else(|| Ports::ACCEPTED.to_owned()),
+    }
 }
 
 fn count(value: &Value, range: &str) -> Result<u32, String> {
@@ -260,10 +267,14 @@ mod tests {
             set("max_connections", -1).unwrap_err(),
             "a whole number from 1 to 4294967295"
         );
-        assert_eq!(
-            set("port", 70000).unwrap_err(),
-            "a port number from 1 to 65535"
+        assert_eq!(set("port", 70000).unwrap_err(), Ports::ACCEPTED);
+        assert_eq!(set("port", "5432,x").unwrap_err(), Ports::ACCEPTED);
+        assert!(
+            set("target_session_attrs", "master")
+                .unwrap_err()
+                .contains("prefer-standby")
         );
+        assert_eq!(set("load_balance_hosts", true).unwrap_err(), "a string");
         assert!(
             set("ssl_mode", "verify_full")
                 .unwrap_err()
@@ -285,5 +296,22 @@ mod tests {
         );
         assert_eq!(set("pgbouncer", false).unwrap().pgbouncer, None);
         assert!(set("check_writable", "true").unwrap().check_writable);
+        assert_eq!(
+            set("target_session_attrs", "prefer-standby")
+                .unwrap()
+                .target_session_attrs,
+            crate::TargetSessionAttrs::PreferStandby
+        );
+        assert_eq!(
+            set("load_balance_hosts", "random")
+                .unwrap()
+                .load_balance_hosts,
+            crate::LoadBalanceHosts::Random
+        );
+        assert_eq!(
+            set("port", "5432, 5433").unwrap().port.as_slice(),
+            &[5432, 5433]
+        );
+        assert_eq!(set("port", "6432").unwrap().port, 6432);
     }
 }

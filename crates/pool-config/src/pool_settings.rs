@@ -5,8 +5,12 @@ use std::time::Duration;
 
 use serde::{Serialize, Serializer};
 
+use crate::host_port::split_hosts;
 use crate::settings::NamedPool;
-use crate::{ConfigErrors, DEFAULT_POOL, PgBouncerMode, Profile, Secret, Source, SslMode};
+use crate::{
+    ConfigErrors, DEFAULT_POOL, HostPort, LoadBalanceHosts, PgBouncerMode, Ports, Profile, Secret,
+    Source, SslMode, TargetSessionAttrs,
+};
 
 /// The effective settings of one named pool: where to connect and how the pool behaves.
 ///
@@ -27,13 +31,23 @@ use crate::{ConfigErrors, DEFAULT_POOL, PgBouncerMode, Profile, Secret, Source, 
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PoolSettings {
-    /// Database server host name or address.
+    /// Database server host name or address, or several separated by commas (libpq's
+    /// list, e.g. `db-a,db-b`): tried in order (see `load_balance_hosts`) until one answers
+    /// and fits `target_session_attrs`.
     /// Default: `localhost` in development and test; none in staging and production, where
     /// pointing at the wrong server must fail loudly (`DB_HOST`).
     pub host: String,
-    /// Database server port.
+    /// Database server port: one for every host, or one per host (`"5432,5433"`).
     /// Default: `5432`, PostgreSQL's port.
-    pub port: u16,
+    pub port: Ports,
+    /// What a server must be for the pool to use it: `any`, `read-write`, `read-only`,
+    /// `primary`, `standby` or `prefer-standby`, as in libpq.
+    /// Default: `any`: nothing is checked, and connecting costs no extra round trip.
+    pub target_session_attrs: TargetSessionAttrs,
+    /// Whether the hosts are tried in the order listed (`disable`) or in a random order for
+    /// every connection (`random`), as in libpq.
+    /// Default: `disable`: the first host that answers and fits takes every connection.
+    pub load_balance_hosts: LoadBalanceHosts,
     /// Database name.
     /// Default: `servio` in development and test; none in staging and production (`DB_NAME`).
     pub database: String,
@@ -136,9 +150,11 @@ pub struct PoolSettings {
 
 impl PoolSettings {
     /// The setting names in documentation order, the same in TOML, the environment and Rust.
-    pub const KEYS: [&'static str; 25] = [
+    pub const KEYS: [&'static str; 27] = [
         "host",
         "port",
+        "target_session_attrs",
+        "load_balance_hosts",
         "database",
         "username",
         "password",
@@ -183,7 +199,9 @@ impl PoolSettings {
         };
         PoolSettings {
             host: local("localhost"),
-            port: 5432,
+            port: Ports::from(5432),
+            target_session_attrs: TargetSessionAttrs::Any,
+            load_balance_hosts: LoadBalanceHosts::Disable,
             database: local("servio"),
             username: local("postgres"),
             password: Secret::default(),
@@ -245,12 +263,47 @@ impl PoolSettings {
         }
     }
 
+    /// The servers of [`host`](Self::host) with their [`port`](Self::port)s, in the order
+    /// listed: each host with its own port, or every host with the one port.
+    ///
+    /// # Errors
+    ///
+    /// What is wrong when the lists do not pair up (validation reports the same, naming the
+    /// sources): an empty entry in a list of hosts, or a number of ports that is neither one
+    /// nor the number of hosts.
+    pub fn hosts(&self) -> Result<Vec<HostPort>, String> {
+        let hosts = split_hosts(&self.host);
+        if hosts.len() > 1 && hosts.iter().any(|h| h.is_empty()) {
+            return Err(format!(
+                "host names separated by commas, none of them empty (got {:?})",
+                self.host
+            ));
+        }
+        let ports = self.port.as_slice().len();
+        if ports != 1 && ports != hosts.len() {
+            return Err(format!(
+                "one port for every host, or one per host: {} hosts but {ports} ports",
+                hosts.len()
+            ));
+        }
+        Ok(hosts
+            .iter()
+            .enumerate()
+            .map(|(i, host)| HostPort {
+                host: (*host).to_owned(),
+                port: self.port.for_host(i),
+            })
+            .collect())
+    }
+
     /// The effective value of setting `key` as configuration text (`"30s"`, `"off"`, `"***"`
     /// for the password), or `None` when `key` is not a setting name.
     pub fn display_value(&self, key: &str) -> Option<String> {
         let value = match key {
             "host" => self.host.clone(),
             "port" => self.port.to_string(),
+            "target_session_attrs" => self.target_session_attrs.to_string(),
+            "load_balance_hosts" => self.load_balance_hosts.to_string(),
             "database" => self.database.clone(),
             "username" => self.username.clone(),
             "password" => self.password.to_string(),
@@ -350,11 +403,11 @@ mod tests {
         assert_eq!(
             (
                 dev.host.as_str(),
-                dev.port,
+                dev.port.as_slice(),
                 dev.database.as_str(),
                 dev.username.as_str()
             ),
-            ("localhost", 5432, "servio", "postgres")
+            ("localhost", &[5432][..], "servio", "postgres")
         );
     }
 

@@ -105,6 +105,22 @@ pub(crate) fn check_pool(profile: Profile, pool: &NamedPool, errors: &mut Config
                 .to_owned(),
         ));
     }
+    if let Err(expected) = s.hosts() {
+        // An empty entry is the host's fault; a count that does not pair up, the port's.
+        let key = if expected.starts_with("host") {
+            "host"
+        } else {
+            "port"
+        };
+        errors.push(invalid(
+            key,
+            format!(
+                "{expected} (host from {}, port from {})",
+                pool.source("host").cloned().unwrap_or(crate::Source::Code),
+                pool.source("port").cloned().unwrap_or(crate::Source::Code)
+            ),
+        ));
+    }
     if profile.requires_connection() {
         for (key, empty, variable) in [
             ("host", s.host.is_empty(), "DB_HOST"),

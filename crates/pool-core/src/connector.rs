@@ -1,6 +1,8 @@
 //! The seam between the pool and a kind of connection.
 
 use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// How the pool should treat an error from a [`Connector`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -30,6 +32,20 @@ pub struct Connected<T> {
     /// a query timeout fires. When unknown here, the pool asks
     /// [`Connector::backend_pid`] the first time it needs it.
     pub backend_pid: Option<i32>,
+    /// Which of the connector's servers it is on, when the connector has several.
+    pub server: Option<Server>,
+    /// A bound on this connection's age below the pool's `max_lifetime` (e.g. a connection
+    /// to a server taken only because the preferred ones did not answer).
+    pub lifetime: Option<Duration>,
+}
+
+/// Which of a connector's servers a connection is on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Server {
+    /// Its position in the connector's list of servers.
+    pub index: usize,
+    /// `host:port`, for logs, stats and reports.
+    pub address: Arc<str>,
 }
 
 impl<T> Connected<T> {
@@ -38,7 +54,21 @@ impl<T> Connected<T> {
         Connected {
             connection,
             backend_pid: None,
+            server: None,
+            lifetime: None,
         }
+    }
+
+    /// Records which of the connector's servers the connection is on.
+    pub fn with_server(mut self, server: Server) -> Self {
+        self.server = Some(server);
+        self
+    }
+
+    /// Retires the connection after `lifetime` at the latest (never mid-use).
+    pub fn with_lifetime(mut self, lifetime: Duration) -> Self {
+        self.lifetime = Some(lifetime);
+        self
     }
 
     /// Records the backend process id for cancellation.
@@ -61,6 +91,11 @@ pub trait Connector: Send + Sync + 'static {
     type Error: std::error::Error + Send + Sync + 'static;
 
     /// Opens one physical connection.
+    ///
+    /// The pool bounds it by `connect_timeout` times [`connect_attempts`]: a connector that
+    /// tries several servers bounds each try by `connect_timeout` itself.
+    ///
+    /// [`connect_attempts`]: Connector::connect_attempts
     fn connect(
         &self,
     ) -> impl Future<Output = Result<Connected<Self::Connection>, Self::Error>> + Send;
@@ -125,5 +160,22 @@ pub trait Connector: Send + Sync + 'static {
     fn cancel(&self, backend_pid: i32) -> impl Future<Output = ()> + Send {
         let _ = backend_pid;
         async {}
+    }
+
+    /// How many servers one [`connect`](Connector::connect) may try, each within
+    /// `connect_timeout`. Default: 1.
+    fn connect_attempts(&self) -> u32 {
+        1
+    }
+
+    /// [`cancel`](Connector::cancel) on the server the connection is on
+    /// ([`Connected::server`]'s index; `None` when the connector named none). Default: `cancel`.
+    fn cancel_on(
+        &self,
+        server: Option<usize>,
+        backend_pid: i32,
+    ) -> impl Future<Output = ()> + Send {
+        let _ = server;
+        self.cancel(backend_pid)
     }
 }

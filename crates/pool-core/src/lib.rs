@@ -16,6 +16,7 @@ mod observer;
 mod options;
 mod owned_stream;
 mod pg;
+mod pg_route;
 mod pool;
 mod pooled;
 mod registry;
@@ -25,7 +26,7 @@ pub mod testing;
 mod transaction;
 
 pub use close_report::{CheckedOut, CloseReport};
-pub use connector::{Connected, Connector, ErrorClass};
+pub use connector::{Connected, Connector, ErrorClass, Server};
 pub use error::{PoolError, SharedError};
 pub use observer::{PoolObserver, TimeoutPhase};
 pub use options::PoolOptions;

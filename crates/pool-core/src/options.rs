@@ -3,7 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use pool_config::{LONGEST_DURATION as LONGEST, MAX_CONNECTIONS, PoolSettings, Profile};
+use pool_config::{
+    LONGEST_DURATION as LONGEST, MAX_CONNECTIONS, PoolSettings, Profile, TargetSessionAttrs,
+};
 
 use crate::error::PoolError;
 
@@ -107,7 +109,13 @@ impl PoolOptions {
             leak_detection_threshold: nonzero(settings.leak_detection_threshold),
             max_waiters: settings.max_waiters,
             reset_on_release: settings.reset_on_release,
-            check_writable: settings.check_writable,
+            // A pool that wants a writable server retires a connection whose write fails
+            // with 25006 (read-only) at once: its server became a standby.
+            check_writable: settings.check_writable
+                || matches!(
+                    settings.target_session_attrs,
+                    TargetSessionAttrs::ReadWrite | TargetSessionAttrs::Primary
+                ),
             connect_backoff_initial: Duration::from_millis(50),
             connect_backoff_max: Duration::from_secs(5),
             maintenance_interval: None,

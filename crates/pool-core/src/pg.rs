@@ -2,26 +2,24 @@
 
 use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
 
 use futures_core::future::BoxFuture;
 use futures_util::FutureExt as _;
-use pool_config::{PgBouncerMode, PoolSettings, SslMode};
+use pool_config::{HostPort, PgBouncerMode, PoolSettings, SslMode, TargetSessionAttrs};
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
 use sqlx::{ConnectOptions, Connection, PgConnection, Row};
 
 use crate::connector::{Connected, Connector, ErrorClass};
 use crate::error::PoolError;
 use crate::options::PoolOptions;
+use crate::pg_route::{Route, WRITABLE_CHECK};
 use crate::pool::Pool;
 
 /// Runs on every new connection before the pool hands it out (e.g. `SET search_path`).
 pub type AfterConnect = Arc<
     dyn for<'c> Fn(&'c mut PgConnection) -> BoxFuture<'c, Result<(), sqlx::Error>> + Send + Sync,
 >;
-
-/// Raises SQLSTATE 25006 on a read-only server, in one simple-protocol round trip.
-const WRITABLE_CHECK: &str = "DO $$BEGIN IF current_setting('transaction_read_only') = 'on' THEN \
-     RAISE EXCEPTION 'server is read-only' USING ERRCODE = 'read_only_sql_transaction'; END IF; END$$";
 
 /// Opens sqlx [`PgConnection`]s for a [`Pool`](crate::Pool).
 ///
@@ -36,6 +34,7 @@ pub struct PgConnector {
     after_connect: Option<AfterConnect>,
     check_writable: bool,
     track_backend_pid: bool,
+    route: Route,
 }
 
 impl fmt::Debug for PgConnector {
@@ -48,6 +47,12 @@ impl fmt::Debug for PgConnector {
             .field("username", &options.get_username())
             .field("application_name", &options.get_application_name())
             .field("check_writable", &self.check_writable)
+            .field(
+                "servers",
+                &self.route.hosts.iter().map(|(_, a)| a).collect::<Vec<_>>(),
+            )
+            .field("target_session_attrs", &self.route.target)
+            .field("load_balance_hosts", &self.route.load_balance)
             .finish_non_exhaustive()
     }
 }
@@ -60,6 +65,12 @@ impl PgConnector {
             after_connect: None,
             check_writable: false,
             track_backend_pid: true,
+            route: Route::new(
+                Vec::new(),
+                TargetSessionAttrs::Any,
+                pool_config::LoadBalanceHosts::Disable,
+                Duration::MAX,
+            ),
         }
     }
 
@@ -70,9 +81,22 @@ impl PgConnector {
     /// TLS follows [`PoolSettings::effective_ssl_mode`]: `require` with an `ssl_root_cert`
     /// verifies the certificate chain as `verify-ca`, as libpq does, rather than trusting any
     /// certificate while the root certificate sits unused.
+    ///
+    /// Several hosts (`host = "db-a,db-b"`) are tried as libpq tries them: in order, or
+    /// shuffled for every connection with `load_balance_hosts = random`; each try bounded by
+    /// `connect_timeout` (libpq's per-host timeout: one connect may take `connect_timeout`
+    /// per host, and the pool bounds it by that product); a server that does not fit
+    /// `target_session_attrs` is skipped. Host and port lists that do not pair up (which
+    /// validation refuses) leave the first host alone.
     pub fn from_settings(settings: &PoolSettings) -> Self {
         let mut connector = PgConnector::new(Self::connect_options_from(settings));
         connector.check_writable = settings.check_writable;
+        connector.route = Route::new(
+            settings.hosts().unwrap_or_default(),
+            settings.target_session_attrs,
+            settings.load_balance_hosts,
+            settings.connect_timeout,
+        );
         // In transaction mode the server process changes between transactions: no pid to cancel.
         connector.track_backend_pid = settings.pgbouncer != Some(PgBouncerMode::Transaction);
         connector
@@ -84,9 +108,14 @@ impl PgConnector {
     ///
     /// [`from_settings`]: PgConnector::from_settings
     pub fn connect_options_from(settings: &PoolSettings) -> PgConnectOptions {
+        let first = settings.hosts().ok().and_then(|h| h.into_iter().next());
+        let (host, port) = first.map_or_else(
+            || (settings.host.clone(), settings.port.for_host(0)),
+            |h| (h.host, h.port),
+        );
         let mut options = PgConnectOptions::new_without_pgpass()
-            .host(&settings.host)
-            .port(settings.port)
+            .host(&host)
+            .port(port)
             .database(&settings.database)
             .username(&settings.username)
             .password(settings.password.expose())
@@ -138,6 +167,20 @@ impl PgConnector {
         self
     }
 
+    /// How long a `prefer-standby` connection that fell back to a primary (no standby
+    /// answered) lives before it is retired, so the pool returns to a standby once one
+    /// answers again. Default: 30 s.
+    pub fn fallback_lifetime(mut self, lifetime: Duration) -> Self {
+        self.route.fallback_lifetime = lifetime;
+        self
+    }
+
+    /// The servers this connector chooses among, in configuration order; empty with one
+    /// host (then the options name it).
+    pub fn hosts(&self) -> Vec<HostPort> {
+        self.route.hosts.iter().map(|(h, _)| h.clone()).collect()
+    }
+
     /// The options new connections use, for inspection (`get_host()`, `get_database()`, …),
     /// with the password replaced by `***`: sqlx's `Debug` of the options prints the
     /// password, and these may end up in a log. To open a connection with the real options,
@@ -155,7 +198,8 @@ impl PgConnector {
 
     /// Opens a connection outside the pool with the options new pool connections use (a
     /// rotated password applies), under `application_name`: for a health probe of the
-    /// server that must not wait in the acquire queue. The `after_connect` hook does not run
+    /// server that must not wait in the acquire queue. With several hosts, the server is
+    /// chosen as for the pool's connections. The `after_connect` hook does not run
     /// and the pool does not count it.
     ///
     /// # Errors
@@ -165,10 +209,14 @@ impl PgConnector {
     /// Cancel safe: dropping the future drops the half-open connection.
     pub async fn connect_as(&self, application_name: &str) -> Result<PgConnection, sqlx::Error> {
         let options = (*self.current()).clone().application_name(application_name);
-        options.connect().await
+        if self.route.is_trivial() {
+            return options.connect().await;
+        }
+        Ok(self.route.connect(&options).await?.0)
     }
 
-    /// Replaces the options new connections use; open connections are kept.
+    /// Replaces the options new connections use; open connections are kept. With several
+    /// hosts, each try takes its host and port from the list, the rest from `options`.
     pub fn set_connect_options(&self, options: PgConnectOptions) {
         *self.options.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(options);
     }
@@ -187,14 +235,29 @@ impl Connector for PgConnector {
 
     async fn connect(&self) -> Result<Connected<PgConnection>, sqlx::Error> {
         let options = self.current();
-        let mut conn = options.connect().await?;
+        let (mut conn, server, fallback) = if self.route.is_trivial() {
+            (options.connect().await?, None, false)
+        } else {
+            self.route.connect(&options).await?
+        };
         if let Some(hook) = &self.after_connect {
             hook(&mut conn).await?;
         }
         // The backend pid is asked later, and only if a query timeout needs it: sqlx keeps
         // the one the server sent at startup private, and a round trip here would slow
         // every connect.
-        Ok(Connected::new(conn))
+        let mut connected = Connected::new(conn);
+        if let Some(server) = server {
+            connected = connected.with_server(server);
+        }
+        if fallback {
+            connected = connected.with_lifetime(self.route.fallback_lifetime);
+        }
+        Ok(connected)
+    }
+
+    fn connect_attempts(&self) -> u32 {
+        self.route.attempts()
     }
 
     async fn backend_pid(&self, conn: &mut PgConnection) -> Result<Option<i32>, sqlx::Error> {
@@ -208,7 +271,9 @@ impl Connector for PgConnector {
     }
 
     async fn validate(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-        if self.check_writable {
+        if let Some(check) = self.route.validation() {
+            sqlx::raw_sql(check).execute(conn).await.map(drop)
+        } else if self.check_writable {
             sqlx::raw_sql(WRITABLE_CHECK).execute(conn).await.map(drop)
         } else {
             conn.ping().await
@@ -255,7 +320,11 @@ impl Connector for PgConnector {
     }
 
     async fn cancel(&self, backend_pid: i32) {
-        let options = self.current();
+        self.cancel_on(None, backend_pid).await;
+    }
+
+    async fn cancel_on(&self, server: Option<usize>, backend_pid: i32) {
+        let options = self.route.options_for(&self.current(), server.unwrap_or(0));
         let cancelled = async {
             let mut conn = options.connect().await?;
             let result = sqlx::query("SELECT pg_cancel_backend($1)")
@@ -282,6 +351,12 @@ impl Pool<PgConnector> {
     /// # Errors
     /// [`PoolError::InvalidOption`] for contradictory settings, naming the setting.
     pub fn from_settings(name: &str, settings: &PoolSettings) -> Result<Self, PoolError> {
+        if let Err(reason) = settings.hosts() {
+            return Err(PoolError::InvalidOption {
+                setting: "host",
+                message: reason,
+            });
+        }
         PoolOptions::from_settings(settings)
             .name(name)
             .build(PgConnector::from_settings(settings))
@@ -393,6 +468,33 @@ mod tests {
         settings.pgbouncer = Some(PgBouncerMode::Transaction);
         let options = PgConnector::connect_options_from(&settings);
         assert_eq!(options.get_options(), None);
+    }
+
+    #[tokio::test]
+    async fn several_hosts_pair_with_their_ports_or_the_pool_is_refused() {
+        let mut settings = PoolSettings::for_profile(Profile::Development);
+        settings.host = "db-a,db-b".to_owned();
+        settings.port = "5432,5433".parse().unwrap();
+        let connector = PgConnector::from_settings(&settings);
+        let hosts: Vec<String> = connector.hosts().iter().map(|h| h.to_string()).collect();
+        assert_eq!(hosts, ["db-a:5432", "db-b:5433"]);
+        let options = connector.connect_options();
+        assert_eq!((options.get_host(), options.get_port()), ("db-a", 5432));
+        assert_eq!(connector.connect_attempts(), 2);
+
+        settings.port = "5432,5433,5434".parse().unwrap();
+        let error = Pool::from_settings("default", &settings).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                PoolError::InvalidOption {
+                    setting: "host",
+                    ..
+                }
+            ),
+            "{error}"
+        );
+        assert!(error.to_string().contains("2 hosts but 3 ports"), "{error}");
     }
 
     #[test]

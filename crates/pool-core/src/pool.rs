@@ -81,7 +81,16 @@ impl<C: Connector> Pool<C> {
 
     /// A snapshot of counts and cumulative counters (one short lock).
     pub fn stats(&self) -> PoolStats {
-        self.inner.lock().stats()
+        let mut stats = self.inner.lock().stats();
+        stats.server_changes = self.inner.server_changes();
+        stats
+    }
+
+    /// The server (`host:port`) the pool's latest connection opened on, when its connector
+    /// has several to choose from (several hosts in the settings); `None` with one.
+    /// After a failover it names the new server as soon as a connection opened there.
+    pub fn server(&self) -> Option<Arc<str>> {
+        self.inner.server()
     }
 
     /// Whether `close()` has begun.

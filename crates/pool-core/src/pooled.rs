@@ -86,6 +86,12 @@ impl<C: Connector> PooledConnection<C> {
         self.live().use_count
     }
 
+    /// The server (`host:port`) the connection is on, when the pool's connector has several
+    /// to choose from (several hosts in the settings); `None` with one.
+    pub fn server(&self) -> Option<&str> {
+        self.live().server.as_ref().map(|s| &*s.address)
+    }
+
     /// The server process serving this connection (PostgreSQL's backend pid). Asked of the
     /// server the first time it is needed on this connection (one round trip, bounded by
     /// `validation_timeout`), then remembered; `None` when there is none to know (behind
@@ -194,9 +200,9 @@ impl<C: Connector> PooledConnection<C> {
             .live
             .as_mut()
             .unwrap_or_else(|| unreachable!("connection taken before drop"));
-        let backend_pid = live.backend_pid;
+        let backend = (live.backend_pid, live.server.as_ref().map(|s| s.index));
         let cancel = &mut live.cancel;
-        let work = Work::new(&self.inner, &mut self.discard, cancel, backend_pid, started);
+        let work = Work::new(&self.inner, &mut self.discard, cancel, backend, started);
         (&mut live.conn, work)
     }
 }

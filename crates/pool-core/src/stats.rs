@@ -145,6 +145,10 @@ pub struct PoolStats {
     pub acquire_timeouts: u64,
     /// Connections closed, by reason.
     pub closed: ClosedCounts,
+    /// Times new connections opened on another server than the one before (a failover, a
+    /// preferred server back), when the connector has several servers.
+    /// [`Pool::server`](crate::Pool::server) names the current one.
+    pub server_changes: u64,
 }
 
 impl PoolStats {

@@ -31,7 +31,7 @@ async fn a_million_rows_stream_in_flat_memory() {
     let db = TestDatabase::create().await.unwrap();
     let mut settings = PoolSettings::for_profile(Profile::Test);
     settings.host = db.host().to_owned();
-    settings.port = db.port();
+    settings.port = db.port().into();
     settings.database = db.name().to_owned();
     settings.username = APP_USER.to_owned();
     settings.password = Secret::new(APP_PASSWORD);

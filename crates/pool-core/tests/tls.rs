@@ -147,7 +147,7 @@ async fn verify_full_with_the_wrong_host_name_fails_clearly() -> TestResult {
     });
     let mut wrong_host = with_tls(&settings, SslMode::VerifyFull, Some(certs.ca_cert()));
     wrong_host.host = "127.0.0.2".to_owned();
-    wrong_host.port = port;
+    wrong_host.port = port.into();
     let text = refused(&wrong_host).await;
     assert!(text.contains("NotValidForName"), "{text}");
     // The same forwarder with verify-ca (no host name check) connects: only the name failed.

@@ -269,6 +269,7 @@ pub(crate) fn stats(name: &str, stats: &PoolStats, now: SystemTime) -> CheckResu
         "connectFailures": stats.connect_failures,
         "acquireTimeouts": stats.acquire_timeouts,
         "closed": closed,
+        "serverChanges": stats.server_changes,
     });
     pool(name, Status::Pass, now).with_value(value, None)
 }
@@ -299,7 +300,19 @@ pub(crate) fn facts(
                 SERVER_CONNECTIONS,
                 server(name, Status::Pass, now).with_value(f.connections, Some("connections")),
             ),
-        ],
+            (
+                SERVER_ROLE,
+                server(name, Status::Pass, now).with_value(f.role.as_str(), None),
+            ),
+        ]
+        .into_iter()
+        .chain(f.replication_lag_ms.map(|lag| {
+            (
+                SERVER_REPLICATION_LAG,
+                server(name, Status::Pass, now).with_value(lag, Some("ms")),
+            )
+        }))
+        .collect(),
         Err(message) => vec![(
             SERVER_VERSION,
             server(name, Status::Warn, now)
@@ -481,7 +494,7 @@ mod tests {
 
     #[test]
     fn a_budget_over_the_server_limit_warns() {
-        let facts = ServerFacts::from_row(("15.8".into(), 100, 3, 12));
+        let facts = ServerFacts::from_row(("15.8".into(), 100, 3, 12), false, None);
         let b = Budget {
             instances: 9,
             per_instance: 11,

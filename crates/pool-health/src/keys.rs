@@ -35,6 +35,11 @@ pub const SERVER_MAX_CONNECTIONS: &str = "postgres:maxConnections";
 pub const SERVER_RESERVED_CONNECTIONS: &str = "postgres:reservedConnections";
 /// Full report: client connections open on the server, all clients counted.
 pub const SERVER_CONNECTIONS: &str = "postgres:connections";
+/// Full report: the role of the server the pool reaches, `primary` or `standby`.
+pub const SERVER_ROLE: &str = "postgres:role";
+/// Full report, only from a standby: how far its replay trails the primary, in
+/// milliseconds (see [`ServerFacts::replication_lag_ms`](crate::ServerFacts::replication_lag_ms)).
+pub const SERVER_REPLICATION_LAG: &str = "postgres:replicationLag";
 /// Full report, only with `instances`: connections the instances may open on the pool's
 /// server, against what the server allows.
 pub const SERVER_CONNECTION_BUDGET: &str = "postgres:connectionBudget";

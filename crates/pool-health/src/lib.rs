@@ -23,5 +23,5 @@ pub use error::HealthError;
 pub use health_checker::HealthChecker;
 pub use options::{DEFAULT_PROBE_APPLICATION_NAME, HealthOptions};
 pub use report::{CheckResult, ComponentType, HEALTH_JSON, HealthReport, Probe};
-pub use server_facts::ServerFacts;
+pub use server_facts::{ServerFacts, ServerRole};
 pub use status::{ParseStatusError, Status};

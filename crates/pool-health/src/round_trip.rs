@@ -51,13 +51,16 @@ pub(crate) type Found = (Connectivity, Option<Result<ServerFacts, String>>);
 /// How error messages are made safe for a report.
 #[derive(Debug, Clone)]
 pub(crate) struct Redaction {
-    pub(crate) host: String,
+    /// Every host the pool may reach.
+    pub(crate) hosts: Vec<String>,
     pub(crate) show_hosts: bool,
 }
 
 impl Redaction {
     pub(crate) fn message(&self, error: &sqlx::Error) -> String {
-        scrub(&error.to_string(), &self.host, self.show_hosts)
+        self.hosts.iter().fold(error.to_string(), |message, host| {
+            scrub(&message, host, self.show_hosts)
+        })
     }
 }
 
@@ -154,10 +157,14 @@ pub(crate) async fn server_facts(conn: &mut PgConnection) -> Result<ServerFacts,
     let row = sqlx::raw_sql(ServerFacts::QUERY)
         .fetch_one(&mut *conn)
         .await?;
-    Ok(ServerFacts::from_row((
-        row.try_get(0)?,
-        row.try_get(1)?,
-        row.try_get(2)?,
-        row.try_get(3)?,
-    )))
+    Ok(ServerFacts::from_row(
+        (
+            row.try_get(0)?,
+            row.try_get(1)?,
+            row.try_get(2)?,
+            row.try_get(3)?,
+        ),
+        row.try_get(4)?,
+        row.try_get(5)?,
+    ))
 }

@@ -38,12 +38,31 @@ pub(crate) struct Target {
 impl Target {
     pub(crate) fn new(pool: Pool<PgConnector>, options: &HealthOptions) -> Self {
         let connect = pool.connector().connect_options();
-        let host = connect.get_host().to_owned();
-        let port = connect.get_port();
+        // (host, port, host:port) of every server the pool may reach.
+        let mut hosts: Vec<(String, u16, String)> = pool
+            .connector()
+            .hosts()
+            .into_iter()
+            .map(|h| {
+                let address = h.to_string();
+                (h.host, h.port, address)
+            })
+            .collect();
+        if hosts.is_empty() {
+            let (host, port) = (connect.get_host().to_owned(), connect.get_port());
+            hosts.push((host.clone(), port, format!("{host}:{port}")));
+        }
+        let addresses: Vec<&str> = hosts.iter().map(|h| h.2.as_str()).collect();
         let endpoint = format!(
-            "{host}:{port}/{}",
+            "{}/{}",
+            addresses.join(","),
             connect.get_database().unwrap_or_default()
         );
+        // Several hosts share a budget only with pools listing the same ones.
+        let (host, port) = match hosts.as_slice() {
+            [(host, port, _)] => (host.clone(), *port),
+            _ => (addresses.join(","), 0),
+        };
         let probe = options
             .probe_connection
             .then(|| ProbeConnection::new(&options.probe_application_name));
@@ -53,7 +72,7 @@ impl Target {
             pool,
             endpoint,
             redaction: Redaction {
-                host,
+                hosts: hosts.into_iter().map(|h| h.0).collect(),
                 show_hosts: options.show_hosts,
             },
             // pool-core does not expose a pool's acquire_timeout yet; once it does

@@ -62,7 +62,7 @@ pub struct MetricDescriptor {
 const POOL: &[&str] = &[POOL_NAME];
 
 /// Every metric this crate emits, in the order of the README's table.
-pub const METRICS: [MetricDescriptor; 12] = [
+pub const METRICS: [MetricDescriptor; 13] = [
     MetricDescriptor {
         name: "db.client.connection.count",
         unit: "{connection}",
@@ -146,6 +146,13 @@ pub const METRICS: [MetricDescriptor; 12] = [
         kind: MetricKind::Counter,
         description: "Connections closed, by reason",
         attributes: &[POOL_NAME, CLOSE_REASON],
+    },
+    MetricDescriptor {
+        name: "servio.pool.server.changes",
+        unit: "{change}",
+        kind: MetricKind::Counter,
+        description: "Times new connections moved to another server of the pool's host list (a failover, a preferred server back)",
+        attributes: POOL,
     },
 ];
 

@@ -135,6 +135,9 @@ impl PoolMetrics {
         counter("db.client.connection.timeouts", |p, s, o| {
             o.observe(s.acquire_timeouts, &p.pool)
         });
+        counter("servio.pool.server.changes", |p, s, o| {
+            o.observe(s.server_changes, &p.pool)
+        });
         counter("servio.pool.connection.closed", |p, s, o| {
             for (reason, attributes) in &p.closed {
                 o.observe(s.closed.get(*reason), attributes);

@@ -39,29 +39,103 @@ impl NativeServer {
         let data = state.path().join("data");
         let log = state.path().join("postgres.log");
         let socket_dir = state.path().to_string_lossy().into_owned();
-        let mut port = free_port()?;
+        let port = free_port()?;
         init_data_dir(&bindir, &data, &Listen::Local { port, socket_dir }).await?;
-        let mut server = Self {
+        Self {
             bindir,
             data,
             log,
             port,
             state,
+        }
+        .launch()
+        .await
+    }
+
+    /// Creates a hot standby streaming from `source` (`pg_basebackup -R` over `source`'s
+    /// Unix socket, where the superuser needs no password), and starts it.
+    pub(crate) async fn start_standby_of(source: &NativeServer) -> anyhow::Result<Self> {
+        let state = StateDir::create("standby")?;
+        let mut server = Self {
+            bindir: pg_bindir()?,
+            data: state.path().join("data"),
+            log: state.path().join("postgres.log"),
+            port: free_port()?,
+            state,
         };
+        server.copy_from(source).await?;
+        server.launch().await
+    }
+
+    /// Replaces this (stopped) server's data with a fresh base backup of `source`, so it
+    /// comes back, on the same port, as a standby of `source`.
+    pub(crate) async fn rejoin_as_standby_of(
+        &mut self,
+        source: &NativeServer,
+    ) -> anyhow::Result<()> {
+        let _ = self.stop_with(RestartMode::Immediate).await;
+        std::fs::remove_dir_all(&self.data)
+            .with_context(|| format!("cannot remove {}", self.data.display()))?;
+        self.copy_from(source).await?;
+        self.start_postmaster().await
+    }
+
+    /// `pg_basebackup -R` of `source` into this server's data directory, then this server's
+    /// own port and socket directory.
+    async fn copy_from(&mut self, source: &NativeServer) -> anyhow::Result<()> {
+        run(
+            server_command(self.bindir.join("pg_basebackup"))?
+                .arg("--pgdata")
+                .arg(&self.data)
+                .arg("--host")
+                .arg(source.state.path())
+                .arg("--port")
+                .arg(source.port.to_string())
+                .arg("--username")
+                .arg(crate::credentials::SUPERUSER)
+                .args(["--write-recovery-conf", "--wal-method=stream"])
+                .args(["--checkpoint=fast", "--no-sync"]),
+            "pg_basebackup (copying the primary for a standby)",
+        )
+        .await?;
+        let socket_dir = self.state.path().to_string_lossy().into_owned();
+        self.append_conf(&format!(
+            "unix_socket_directories = {}
+",
+            crate::credentials::sql_literal(&socket_dir)
+        ))?;
+        self.set_port(self.port)
+    }
+
+    /// Starts the postmaster, moving to another free port if someone took this one first.
+    async fn launch(mut self) -> anyhow::Result<Self> {
         let mut attempt = 1;
         loop {
-            match server.start_postmaster().await {
-                Ok(()) => break,
-                Err(error) if attempt < PORT_ATTEMPTS && server.port_taken() => {
-                    tracing::debug!("port {port} was taken, trying another: {error:#}");
+            match self.start_postmaster().await {
+                Ok(()) => return Ok(self),
+                Err(error) if attempt < PORT_ATTEMPTS && self.port_taken() => {
+                    tracing::debug!("port {} was taken, trying another: {error:#}", self.port);
                     attempt += 1;
-                    port = free_port()?;
-                    server.set_port(port)?;
+                    let port = free_port()?;
+                    self.set_port(port)?;
                 }
                 Err(error) => return Err(error),
             }
         }
-        Ok(server)
+    }
+
+    /// Appends `lines` to `postgresql.conf` (later lines win).
+    pub(crate) fn append_conf(&self, lines: &str) -> anyhow::Result<()> {
+        let conf = self.data.join("postgresql.conf");
+        let mut contents = std::fs::read_to_string(&conf)?;
+        contents.push_str(lines);
+        std::fs::write(&conf, contents)?;
+        Ok(())
+    }
+
+    /// Promotes a standby to primary and waits until it accepts writes.
+    pub(crate) async fn promote(&self) -> anyhow::Result<()> {
+        self.pg_ctl(&["promote"], "pg_ctl promote").await
     }
 
     /// Where the server listens.
@@ -79,10 +153,7 @@ impl NativeServer {
     }
 
     fn set_port(&mut self, port: u16) -> anyhow::Result<()> {
-        let conf = self.data.join("postgresql.conf");
-        let mut contents = std::fs::read_to_string(&conf)?;
-        contents.push_str(&format!("port = {port}\n"));
-        std::fs::write(&conf, contents)?;
+        self.append_conf(&format!("port = {port}\n"))?;
         self.port = port;
         Ok(())
     }
@@ -122,9 +193,18 @@ impl NativeServer {
 
     /// Stops the server (fast shutdown: sessions are disconnected, then it exits).
     pub(crate) async fn stop(&self) -> anyhow::Result<()> {
+        self.stop_with(RestartMode::Fast).await
+    }
+
+    /// Stops the server: `Fast` disconnects the sessions and shuts down cleanly,
+    /// `Immediate` exits at once as in a crash (recovery runs at the next start).
+    pub(crate) async fn stop_with(&self, mode: RestartMode) -> anyhow::Result<()> {
         self.thaw_quietly().await;
-        self.pg_ctl(&["stop", "--mode", "fast"], "pg_ctl stop")
-            .await
+        let mode = match mode {
+            RestartMode::Fast => "fast",
+            RestartMode::Immediate => "immediate",
+        };
+        self.pg_ctl(&["stop", "--mode", mode], "pg_ctl stop").await
     }
 
     /// Restarts the server on the same port.

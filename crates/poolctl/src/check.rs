@@ -47,7 +47,7 @@ pub(crate) enum CheckFormat {
 }
 
 /// The checks in the order an operator reads them; the statistics object is left to JSON.
-const TEXT_ORDER: [&str; 11] = [
+const TEXT_ORDER: [&str; 13] = [
     keys::POOL_OPEN,
     keys::CONNECTIVITY,
     keys::POOL_WAITING,
@@ -58,6 +58,8 @@ const TEXT_ORDER: [&str; 11] = [
     keys::SERVER_MAX_CONNECTIONS,
     keys::SERVER_RESERVED_CONNECTIONS,
     keys::SERVER_CONNECTIONS,
+    keys::SERVER_ROLE,
+    keys::SERVER_REPLICATION_LAG,
     keys::SERVER_CONNECTION_BUDGET,
 ];
 

@@ -344,3 +344,44 @@ fn the_password_never_appears_in_any_output() {
     let output = poolctl(&["config"], &sources[1]);
     assert!(stdout(&output).contains("environment variable DATABASE_URL (postgres://app:***@db.internal:5432/orders?sslmode=require)"));
 }
+
+#[test]
+fn several_hosts_show_as_lists_and_check_validates_them() {
+    let url = format!(
+        "postgres://app:{PASSWORD}@db-a:5432,db-b:5433/orders?target_session_attrs=read-write"
+    );
+    let output = poolctl(&["config"], &[("DATABASE_URL", url.as_str())]);
+    assert_exit(&output, 0);
+    let text = stdout(&output);
+    for shown in [
+        "db-a,db-b",
+        "5432,5433",
+        "read-write",
+        "postgres://app:***@db-a:5432,db-b:5433/orders",
+    ] {
+        assert!(text.contains(shown), "{shown} in {text}");
+    }
+    assert!(!both(&output).contains(PASSWORD));
+
+    let output = poolctl(
+        &["config", "--check"],
+        &[("DB_HOST", "db-a,db-b,db-c"), ("DB_PORT", "5432,5433")],
+    );
+    assert_exit(&output, 1);
+    let text = both(&output);
+    assert!(
+        text.contains("3 hosts but 2 ports") && text.contains("DB_PORT"),
+        "{text}"
+    );
+
+    let output = poolctl(
+        &["config", "--check", "--deny-warnings"],
+        &[("SERVIO_POOL_TARGET_SESSION_ATTRS", "standby")],
+    );
+    assert_exit(&output, 1);
+    assert!(
+        both(&output).contains("target_session_attrs"),
+        "{}",
+        both(&output)
+    );
+}

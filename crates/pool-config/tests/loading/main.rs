@@ -4,6 +4,7 @@
 mod bad_input;
 mod environment;
 mod lints;
+mod multi_host;
 mod precedence;
 mod profiles;
 mod redaction;

@@ -186,7 +186,10 @@ fn the_environment_ranks_database_url_then_db_variables_then_servio_pool() {
     let settings = fixture.load(&[url, ("DB_HOST", "db-host")]);
     let pool = settings.pool("default").unwrap();
     assert_eq!(pool.host, "db-host");
-    assert_eq!((pool.port, pool.database.as_str()), (5433, "url_db"));
+    assert_eq!(
+        (pool.port.as_slice(), pool.database.as_str()),
+        (&[5433][..], "url_db")
+    );
     assert_eq!(
         settings
             .source_of("default", "database")

@@ -97,11 +97,11 @@ fn development_and_test_connect_locally_by_default() {
         assert_eq!(
             (
                 pool.host.as_str(),
-                pool.port,
+                pool.port.as_slice(),
                 pool.database.as_str(),
                 pool.username.as_str()
             ),
-            ("localhost", 5432, "servio", "postgres")
+            ("localhost", &[5432][..], "servio", "postgres")
         );
         assert!(pool.password.is_empty());
     }
@@ -119,8 +119,8 @@ fn shipped_config_has_a_smaller_replica_on_the_same_connection() {
         let replica = settings.pool("replica").unwrap();
         assert!(replica.max_connections < default.max_connections);
         assert_eq!(
-            (replica.host.as_str(), replica.port),
-            (default.host.as_str(), default.port)
+            (replica.host.as_str(), &replica.port),
+            (default.host.as_str(), &default.port)
         );
         assert_eq!(replica.database, default.database);
     }

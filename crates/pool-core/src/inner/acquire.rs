@@ -215,7 +215,8 @@ impl<C: Connector> Inner<C> {
         match tokio::time::timeout(limit, self.connector.validate(&mut live.conn)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(error)) => {
-                tracing::info!(pool = %self.name(), %error, "connection failed validation");
+                let server = live.server.as_ref().map(|s| &*s.address);
+                tracing::info!(pool = %self.name(), %error, server, "connection failed validation");
                 Err(self.reason_for(&error, CloseReason::ValidationFailed))
             }
             Err(_) => {

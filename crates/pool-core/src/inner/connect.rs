@@ -50,33 +50,48 @@ impl<C: Connector> Inner<C> {
         Ok(())
     }
 
-    /// Opens one connection, bounded by `connect_timeout`.
+    /// Opens one connection, bounded by `connect_timeout` for each server the connector may
+    /// try.
     async fn connect_once(self: &Arc<Self>) -> Attempt<C::Connection> {
         // Read before the connect: one that an eviction overtakes is retired on arrival.
         let generation = self.lock().generation();
         let started = self.clock.refresh();
-        let result =
-            tokio::time::timeout(self.options.connect_timeout, self.connector.connect()).await;
+        let limit = self
+            .options
+            .connect_timeout
+            .saturating_mul(self.connector.connect_attempts().max(1));
+        let result = tokio::time::timeout(limit, self.connector.connect()).await;
         match result {
             Ok(Ok(Connected {
                 connection,
                 backend_pid,
+                server,
+                lifetime,
                 ..
             })) => {
                 let now = self.clock.refresh();
                 let elapsed = now - started;
                 let now_ms = self.clock.ms_at(now);
-                tracing::debug!(pool = %self.name(), ?elapsed, backend_pid, "connection opened");
+                let address = server.as_ref().map(|s| &*s.address);
+                tracing::debug!(pool = %self.name(), ?elapsed, backend_pid, server = address, "connection opened");
                 self.notify(|obs| obs.on_connect(elapsed));
+                if let Some(server) = &server {
+                    self.note_server(server);
+                }
+                let lifetime = match (
+                    self.options.max_lifetime.map(|l| self.jittered(l)),
+                    lifetime,
+                ) {
+                    (Some(pool), Some(own)) => Some(pool.min(own)),
+                    (pool, own) => pool.or(own),
+                };
                 Ok(Box::new(LiveState {
                     conn: connection,
                     backend_pid,
+                    server,
                     pid_asked: backend_pid.is_some(),
                     created_at: now,
-                    expires_at: self
-                        .options
-                        .max_lifetime
-                        .map(|lifetime| now_ms.saturating_add(ms(self.jittered(lifetime)))),
+                    expires_at: lifetime.map(|lifetime| now_ms.saturating_add(ms(lifetime))),
                     use_count: 0,
                     last_used: now_ms,
                     last_checked: now_ms,
@@ -92,7 +107,7 @@ impl<C: Connector> Inner<C> {
                 Err((class, Arc::new(error)))
             }
             Err(_) => {
-                let error = ConnectTimedOut(self.options.connect_timeout);
+                let error = ConnectTimedOut(limit);
                 if let Some(suppressed) = self.admit(&self.logs.connect_failed) {
                     tracing::warn!(pool = %self.name(), error = %error, suppressed_warnings = suppressed, "connect failed");
                 }

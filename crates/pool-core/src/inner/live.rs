@@ -14,6 +14,8 @@ pub(crate) type Live<T> = Box<LiveState<T>>;
 pub(crate) struct LiveState<T> {
     pub(crate) conn: T,
     pub(crate) backend_pid: Option<i32>,
+    /// Which of the connector's servers it is on, when the connector has several.
+    pub(crate) server: Option<crate::connector::Server>,
     /// Whether `backend_pid` is settled (given at connect, or asked once).
     pub(crate) pid_asked: bool,
     pub(crate) created_at: Instant,
@@ -41,6 +43,7 @@ impl<T> LiveState<T> {
         Box::new(LiveState {
             conn,
             backend_pid: None,
+            server: None,
             pid_asked: true,
             created_at: Instant::now(),
             expires_at: None,

@@ -23,8 +23,8 @@ mod waiters;
 pub(crate) mod work;
 
 use std::future::Future;
-use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use tokio::runtime::Handle;
 use tokio::sync::Notify;
@@ -63,6 +63,11 @@ pub(crate) struct Inner<C: Connector> {
     /// beside `max_connections`): one, so a storm of timeouts costs the server one extra
     /// connection, not one per timeout.
     cancels: tokio::sync::Semaphore,
+    /// The server the latest connection opened on, when the connector has several: where
+    /// the pool is now.
+    server: Mutex<Option<crate::connector::Server>>,
+    /// How many times `server` changed.
+    server_changes: AtomicU64,
 }
 
 /// Aligns its content to two cache lines (the unit adjacent-line prefetchers pull in), so
@@ -97,6 +102,8 @@ impl<C: Connector> Inner<C> {
             clock: CoarseClock::new(),
             logs: LogLimits::default(),
             cancels: tokio::sync::Semaphore::new(1),
+            server: Mutex::new(None),
+            server_changes: AtomicU64::new(0),
         }
     }
 
@@ -181,6 +188,36 @@ impl<C: Connector> Inner<C> {
         Err(PoolError::NoRuntime {
             pool: self.name().clone(),
         })
+    }
+
+    /// Records the server a new connection opened on; a change of server (a failover, a
+    /// preferred server back) is logged once, when it happens.
+    pub(crate) fn note_server(&self, server: &crate::connector::Server) {
+        let mut current = self.server.lock().unwrap_or_else(PoisonError::into_inner);
+        match current.as_ref() {
+            Some(previous) if previous.index == server.index => return,
+            Some(previous) => {
+                // Ordering: a counter read for stats; nothing else is published through it.
+                self.server_changes.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(pool = %self.name(), from = %previous.address, to = %server.address, "pool moved to another server: new connections open there");
+            }
+            None => {
+                tracing::info!(pool = %self.name(), to = %server.address, "pool connected to its server");
+            }
+        }
+        *current = Some(server.clone());
+    }
+
+    /// How many times new connections moved to another server.
+    pub(crate) fn server_changes(&self) -> u64 {
+        // Ordering: see `note_server`.
+        self.server_changes.load(Ordering::Relaxed)
+    }
+
+    /// The server the latest connection opened on (see `note_server`).
+    pub(crate) fn server(&self) -> Option<Arc<str>> {
+        let current = self.server.lock().unwrap_or_else(PoisonError::into_inner);
+        current.as_ref().map(|s| Arc::clone(&s.address))
     }
 
     pub(crate) fn timed_out(&self, phase: TimeoutPhase) {

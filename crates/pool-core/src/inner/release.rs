@@ -127,7 +127,8 @@ impl<C: Connector> Inner<C> {
         live: Live<C::Connection>,
         reason: CloseReason,
     ) {
-        tracing::debug!(pool = %self.name(), %reason, backend_pid = live.backend_pid, uses = live.use_count, "connection removed");
+        let server = live.server.as_ref().map(|s| &*s.address);
+        tracing::debug!(pool = %self.name(), %reason, backend_pid = live.backend_pid, server, uses = live.use_count, "connection removed");
         self.notify(|obs| obs.on_remove(reason));
         if matches!(reason, CloseReason::Broken | CloseReason::Discarded) {
             // A broken or abandoned connection gets no goodbye: dropping it closes the socket.

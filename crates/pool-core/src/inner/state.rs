@@ -238,6 +238,8 @@ impl<T> State<T> {
             connect_failures: self.counters.connect_failures,
             acquire_timeouts: self.counters.acquire_timeouts,
             closed: self.counters.closed,
+            // Kept beside the state, not in it: `Pool::stats` adds it.
+            server_changes: 0,
         }
     }
 

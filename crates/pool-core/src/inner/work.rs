@@ -28,6 +28,8 @@ pub(crate) struct Work<'a, C: Connector> {
     /// Where the cancel of a timed-out query is kept (see `LiveState::cancel`).
     cancel: &'a mut Option<JoinHandle<()>>,
     backend_pid: Option<i32>,
+    /// Which of the connector's servers the connection is on, for the cancel.
+    server: Option<usize>,
     /// When the next unit of work began, if before it is run (asking the backend pid is
     /// part of the first unit's time); later units begin when they are run.
     began: Option<Instant>,
@@ -47,14 +49,15 @@ impl<'a, C: Connector> Work<'a, C> {
         inner: &'a Arc<Inner<C>>,
         discard: &'a mut Option<CloseReason>,
         cancel: &'a mut Option<JoinHandle<()>>,
-        backend_pid: Option<i32>,
+        backend: (Option<i32>, Option<usize>),
         began: Instant,
     ) -> Self {
         Work {
             inner,
             discard,
             cancel,
-            backend_pid,
+            backend_pid: backend.0,
+            server: backend.1,
             began: Some(began),
         }
     }
@@ -74,6 +77,7 @@ impl<'a, C: Connector> Work<'a, C> {
             discard: &mut *self.discard,
             cancel: &mut *self.cancel,
             backend_pid: self.backend_pid,
+            server: self.server,
             began: self.began.take(),
         }
     }
@@ -141,7 +145,7 @@ impl<'a, C: Connector> Work<'a, C> {
         if let Some(pid) = self.backend_pid
             && self.cancel.is_none()
         {
-            *self.cancel = self.inner.cancel_in_background(pid);
+            *self.cancel = self.inner.cancel_in_background(pid, self.server);
         }
         E::from(PoolError::Timeout {
             pool: self.inner.name().clone(),
@@ -211,7 +215,11 @@ impl<C: Connector> Inner<C> {
     /// connection of its own), bounded by twice `connect_timeout`, waiting for its turn
     /// included. Returns the task, which the timed-out connection waits for before it
     /// closes.
-    fn cancel_in_background(self: &Arc<Self>, pid: i32) -> Option<JoinHandle<()>> {
+    fn cancel_in_background(
+        self: &Arc<Self>,
+        pid: i32,
+        server: Option<usize>,
+    ) -> Option<JoinHandle<()>> {
         let inner = Arc::clone(self);
         let limit = self.options.connect_timeout.saturating_mul(2);
         self.spawn_task(async move {
@@ -219,7 +227,7 @@ impl<C: Connector> Inner<C> {
                 let Ok(_turn) = inner.cancels.acquire().await else {
                     return;
                 };
-                inner.connector.cancel(pid).await;
+                inner.connector.cancel_on(server, pid).await;
             };
             if tokio::time::timeout(limit, cancel).await.is_err() {
                 tracing::warn!(pool = %inner.name(), pid, ?limit, "cancelling the backend timed out; the server's statement_timeout ends its work");

@@ -23,7 +23,7 @@ async fn blackholed_connects_time_out_at_the_connect_timeout() -> TestResult {
     let target: SocketAddr = format!("{}:{}", f.server.host(), f.server.port()).parse()?;
     let proxy = FaultProxy::start(target).await?;
     f.settings.host = proxy.host();
-    f.settings.port = proxy.port();
+    f.settings.port = proxy.port().into();
     f.patient(CONNECT_TIMEOUT, ACQUIRE_TIMEOUT);
     proxy.set_mode(ProxyMode::Blackhole);
     let pool = crate::support::pool("blackhole", &f.settings);

@@ -24,7 +24,7 @@ async fn bounced(tag: &str) -> Result<(Fixture, PgBouncer), crate::BoxError> {
     f.patient(Duration::from_secs(5), Duration::from_secs(10));
     let bouncer = PgBouncer::start(&f.server, PoolMode::Session).await?;
     f.settings.host = bouncer.host().to_owned();
-    f.settings.port = bouncer.port();
+    f.settings.port = bouncer.port().into();
     f.settings.pgbouncer = Some(PgBouncerMode::Session);
     Ok((f, bouncer))
 }

@@ -5,7 +5,6 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use futures_core::future::BoxFuture;
 use pool_core::CloseReason;
 use pool_testkit::{FaultProxy, TestServer};
 use sqlx::postgres::PgConnection;
@@ -14,20 +13,11 @@ use tokio::time::Instant;
 
 use crate::Fixture;
 use crate::support::{
-    Load, TestResult, Watch, admin_options, assert_full_capacity, assert_no_secrets,
+    Load, TestResult, Watch, admin_options, assert_full_capacity, assert_no_secrets, insert_write,
 };
 
 const CREATE: &str = "CREATE TABLE writes (id bigserial PRIMARY KEY, server_port int NOT NULL \
                       DEFAULT current_setting('port')::int)";
-
-fn insert(conn: &mut PgConnection) -> BoxFuture<'_, Result<(), sqlx::Error>> {
-    Box::pin(async move {
-        sqlx::query("INSERT INTO writes DEFAULT VALUES")
-            .execute(conn)
-            .await
-            .map(drop)
-    })
-}
 
 fn addr(server: &TestServer) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], server.port()))
@@ -58,11 +48,11 @@ async fn failover_to_a_new_primary_retires_read_only_connections() -> TestResult
     f.patient(Duration::from_secs(5), Duration::from_secs(10));
     let proxy = FaultProxy::start(addr(&f.server)).await?;
     f.settings.host = proxy.host();
-    f.settings.port = proxy.port();
+    f.settings.port = proxy.port().into();
     f.settings.check_writable = true;
     let pool = crate::support::pool("failover", &f.settings);
     let watch = Watch::start(&pool, admin_options(b.host(), b.port()), f.app());
-    let load = Load::start_with(&pool, 16, insert);
+    let load = Load::start_with(&pool, 16, insert_write);
     assert!(
         load.first_ok_since(Instant::now(), Duration::from_secs(10))
             .await

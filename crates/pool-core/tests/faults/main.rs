@@ -76,7 +76,7 @@ impl Fixture {
         let proxy =
             FaultProxy::start(SocketAddr::from(([127, 0, 0, 1], self.server.port()))).await?;
         self.settings.host = proxy.host();
-        self.settings.port = proxy.port();
+        self.settings.port = proxy.port().into();
         Ok(proxy)
     }
 

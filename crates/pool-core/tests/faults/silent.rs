@@ -25,7 +25,7 @@ async fn queries_on_a_checkout_end_by_the_query_timeout_when_the_server_goes_sil
     let target: SocketAddr = format!("{}:{}", f.server.host(), f.server.port()).parse()?;
     let proxy = FaultProxy::start(target).await?;
     f.settings.host = proxy.host();
-    f.settings.port = proxy.port();
+    f.settings.port = proxy.port().into();
     let query_timeout = Duration::from_secs(1);
     f.settings.query_timeout = Some(query_timeout);
     let pool = crate::support::pool("silent", &f.settings);

@@ -132,7 +132,7 @@ async fn ready_reports_a_server_it_cannot_reach_naming_the_pool_within_connect_t
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap().port()
     };
-    settings.port = port;
+    settings.port = port.into();
     settings.connect_timeout = Duration::from_secs(2);
     let unreachable = build("orders", &settings);
     let started = tokio::time::Instant::now();

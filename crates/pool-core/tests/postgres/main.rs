@@ -22,7 +22,7 @@ use sqlx::PgConnection;
 pub(crate) fn settings_for(db: &TestDatabase) -> PoolSettings {
     let mut s = PoolSettings::for_profile(Profile::Test);
     s.host = db.host().to_owned();
-    s.port = db.port();
+    s.port = db.port().into();
     s.database = db.name().to_owned();
     s.username = APP_USER.to_owned();
     s.password = Secret::new(APP_PASSWORD);

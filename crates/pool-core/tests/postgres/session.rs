@@ -108,7 +108,7 @@ async fn pgbouncer_transaction_mode_connects_without_startup_options() {
     let bouncer = PgBouncer::start(&db, PoolMode::Transaction).await.unwrap();
     let mut settings = settings_for(&db);
     settings.host = bouncer.host().to_owned();
-    settings.port = bouncer.port();
+    settings.port = bouncer.port().into();
     settings.pgbouncer = Some(PgBouncerMode::Transaction);
     settings.statement_timeout = Some(Duration::from_secs(30));
     let pool = build("bouncer", &settings);

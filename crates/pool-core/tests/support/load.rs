@@ -23,6 +23,16 @@ pub fn select_one(conn: &mut PgConnection) -> BoxFuture<'_, Result<(), sqlx::Err
     })
 }
 
+/// One write: a row into the test's `writes` table (whose columns all have defaults).
+pub fn insert_write(conn: &mut PgConnection) -> BoxFuture<'_, Result<(), sqlx::Error>> {
+    Box::pin(async move {
+        sqlx::query("INSERT INTO writes DEFAULT VALUES")
+            .execute(conn)
+            .await
+            .map(drop)
+    })
+}
+
 #[derive(Debug, Clone)]
 enum Outcome {
     Ok,

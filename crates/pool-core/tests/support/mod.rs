@@ -19,7 +19,7 @@ use sqlx::Connection as _;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
 
 pub use capture::{assert_no_secrets, capture_logs, logged, recent_pool_lines};
-pub use load::{Load, LoadReport, Work, select_one};
+pub use load::{Load, LoadReport, Work, insert_write, select_one};
 pub use timeline::Timeline;
 pub use watch::{Watch, WatchReport};
 
@@ -54,10 +54,15 @@ pub fn app_name(tag: &str) -> String {
 /// front of it): short timeouts so faults resolve in seconds, no background refill, no
 /// keepalive, validation of connections idle for more than 200 ms.
 pub fn settings(host: &str, port: u16, db: &TestDatabase, app: &str) -> PoolSettings {
+    settings_for(host, port, db.name(), app)
+}
+
+/// [`settings`] for database `database` by name (e.g. on every node of a cluster).
+pub fn settings_for(host: &str, port: u16, database: &str, app: &str) -> PoolSettings {
     let mut s = PoolSettings::for_profile(Profile::Test);
     s.host = host.to_owned();
-    s.port = port;
-    s.database = db.name().to_owned();
+    s.port = port.into();
+    s.database = database.to_owned();
     s.username = APP_USER.to_owned();
     s.password = Secret::new(APP_PASSWORD);
     s.ssl_mode = SslMode::Disable;
@@ -99,7 +104,7 @@ pub fn pool(name: &str, settings: &PoolSettings) -> Pool<PgConnector> {
 pub fn client_options(settings: &PoolSettings) -> PgConnectOptions {
     PgConnectOptions::new_without_pgpass()
         .host(&settings.host)
-        .port(settings.port)
+        .port(settings.port.for_host(0))
         .username(&settings.username)
         .password(settings.password.expose())
         .database(&settings.database)
