@@ -16,6 +16,7 @@ mod observer;
 mod options;
 mod owned_stream;
 mod pg;
+mod pg_error;
 mod pg_route;
 mod pool;
 mod pooled;

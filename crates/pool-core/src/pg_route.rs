@@ -19,7 +19,7 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::{PgConnection, Row};
 
 use crate::connector::{ErrorClass, Server};
-use crate::pg::classify;
+use crate::pg_error::classify;
 
 /// The facts about a server the fit depends on, in one round trip.
 const ROLE_QUERY: &str =
