@@ -112,19 +112,30 @@ async fn a_query_in_flight_in_a_runtime_that_shut_down_costs_no_slot() -> TestRe
     after_a_second_runtime("runtime-query", in_flight, Afterwards::RunUntilServed).await
 }
 
-/// Rounds of `max` concurrent `run(SELECT 1)` until one round has no failure (at most
-/// five); returns the failures and a sample.
+/// Rounds of a query on each of `max` connections held at once (so every connection of the
+/// pool is tried each round, none skipped by a quick reuse) until one round has no failure
+/// (at most five); returns the failures and a sample.
 async fn run_until_served(pool: &Pool<PgConnector>) -> (usize, Vec<String>) {
     let max = pool.stats().max;
     let (mut failures, mut sample) = (0, Vec::new());
     for _ in 0..5 {
-        let round = join_all((0..max).map(|_| pool.run(select_one))).await;
-        let failed: Vec<_> = round.into_iter().filter_map(Result::err).collect();
+        let held = join_all((0..max).map(|_| pool.acquire())).await;
+        let mut failed = Vec::new();
+        for conn in held {
+            match conn {
+                Ok(mut conn) => {
+                    if let Err(error) = conn.run(select_one).await {
+                        failed.push(error.to_string());
+                    }
+                }
+                Err(error) => failed.push(error.to_string()),
+            }
+        }
         if failed.is_empty() {
             break;
         }
         failures += failed.len();
-        sample.extend(failed.iter().take(2).map(ToString::to_string));
+        sample.extend(failed.into_iter().take(2));
     }
     (failures, sample)
 }
