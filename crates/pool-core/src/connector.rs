@@ -39,6 +39,28 @@ pub struct Connected<T> {
     pub lifetime: Option<Duration>,
 }
 
+/// What the pool knows about a connection, given to the acquire and release hooks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConnectionMeta {
+    /// Time since it was opened.
+    pub age: Duration,
+    /// Time since it was last released (zero in `after_release`).
+    pub idle_for: Duration,
+    /// How many times it was checked out, this checkout included.
+    pub use_count: u64,
+}
+
+impl ConnectionMeta {
+    pub(crate) fn new(age: Duration, idle_for: Duration, use_count: u64) -> Self {
+        ConnectionMeta {
+            age,
+            idle_for,
+            use_count,
+        }
+    }
+}
+
 /// Which of a connector's servers a connection is on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Server {
@@ -160,6 +182,42 @@ pub trait Connector: Send + Sync + 'static {
     fn cancel(&self, backend_pid: i32) -> impl Future<Output = ()> + Send {
         let _ = backend_pid;
         async {}
+    }
+
+    /// Whether [`before_acquire`](Connector::before_acquire) does anything. Asked on every
+    /// acquire without I/O; `false` (the default) keeps the hook off the acquire path.
+    fn has_before_acquire(&self) -> bool {
+        false
+    }
+
+    /// Runs on a connection about to be handed out, after any validation; `Ok(false)` or an
+    /// error rejects it (it is closed and the acquire goes on with another), all within the
+    /// caller's `acquire_timeout`.
+    fn before_acquire<'a>(
+        &'a self,
+        conn: &'a mut Self::Connection,
+        meta: ConnectionMeta,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send + 'a {
+        let _ = (conn, meta);
+        async { Ok(true) }
+    }
+
+    /// Whether [`after_release`](Connector::after_release) does anything. Asked on every
+    /// release without I/O; `false` (the default) keeps the hook off the release path.
+    fn has_after_release(&self) -> bool {
+        false
+    }
+
+    /// Runs on a connection coming back, in the background (after any cleanup) before it
+    /// serves anyone else; `Ok(false)` or an error closes it instead, and so does running past
+    /// `cleanup_timeout`.
+    fn after_release<'a>(
+        &'a self,
+        conn: &'a mut Self::Connection,
+        meta: ConnectionMeta,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send + 'a {
+        let _ = (conn, meta);
+        async { Ok(true) }
     }
 
     /// How many servers one [`connect`](Connector::connect) may try, each within

@@ -27,11 +27,11 @@ pub mod testing;
 mod transaction;
 
 pub use close_report::{CheckedOut, CloseReport};
-pub use connector::{Connected, Connector, ErrorClass, Server};
+pub use connector::{Connected, ConnectionMeta, Connector, ErrorClass, Server};
 pub use error::{PoolError, SharedError};
 pub use observer::{PoolObserver, TimeoutPhase};
 pub use options::PoolOptions;
-pub use pg::{AfterConnect, PgConnector};
+pub use pg::{AfterConnect, ConnectionHook, PgConnector};
 pub use pool::Pool;
 pub use pooled::PooledConnection;
 pub use registry::PoolRegistry;

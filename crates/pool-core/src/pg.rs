@@ -10,7 +10,7 @@ use pool_config::{HostPort, PgBouncerMode, PoolSettings, SslMode, TargetSessionA
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
 use sqlx::{ConnectOptions, Connection, PgConnection, Row};
 
-use crate::connector::{Connected, Connector, ErrorClass};
+use crate::connector::{Connected, ConnectionMeta, Connector, ErrorClass};
 use crate::error::PoolError;
 use crate::options::PoolOptions;
 use crate::pg_error::classify;
@@ -20,6 +20,14 @@ use crate::pool::Pool;
 /// Runs on every new connection before the pool hands it out (e.g. `SET search_path`).
 pub type AfterConnect = Arc<
     dyn for<'c> Fn(&'c mut PgConnection) -> BoxFuture<'c, Result<(), sqlx::Error>> + Send + Sync,
+>;
+
+/// Runs on a connection before it is handed out (`before_acquire`) or after it comes back
+/// (`after_release`): `Ok(true)` keeps it, `Ok(false)` or an error closes it.
+pub type ConnectionHook = Arc<
+    dyn for<'c> Fn(&'c mut PgConnection, ConnectionMeta) -> BoxFuture<'c, Result<bool, sqlx::Error>>
+        + Send
+        + Sync,
 >;
 
 /// Opens sqlx [`PgConnection`]s for a [`Pool`](crate::Pool).
@@ -33,6 +41,8 @@ pub type AfterConnect = Arc<
 pub struct PgConnector {
     options: RwLock<Arc<PgConnectOptions>>,
     after_connect: Option<AfterConnect>,
+    before_acquire: Option<ConnectionHook>,
+    after_release: Option<ConnectionHook>,
     check_writable: bool,
     track_backend_pid: bool,
     route: Route,
@@ -64,6 +74,8 @@ impl PgConnector {
         PgConnector {
             options: RwLock::new(Arc::new(options)),
             after_connect: None,
+            before_acquire: None,
+            after_release: None,
             check_writable: false,
             track_backend_pid: true,
             route: Route::new(
@@ -158,6 +170,41 @@ impl PgConnector {
             + 'static,
     {
         self.after_connect = Some(Arc::new(hook));
+        self
+    }
+
+    /// Runs `hook` on every connection about to be handed out, after any validation, as
+    /// sqlx's `before_acquire`: `Ok(false)` or an error closes it and the acquire goes on
+    /// with another, all within the caller's `acquire_timeout`.
+    ///
+    /// Cost: whatever the hook awaits is added to every acquire (a round trip each, if it
+    /// queries); without a hook the acquire path checks one field. For the usual job,
+    /// checking a connection idle for a while, `validate_after_idle` is cheaper.
+    pub fn before_acquire<F>(mut self, hook: F) -> Self
+    where
+        F: for<'c> Fn(&'c mut PgConnection, ConnectionMeta) -> BoxFuture<'c, Result<bool, sqlx::Error>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.before_acquire = Some(Arc::new(hook));
+        self
+    }
+
+    /// Runs `hook` on every connection that comes back, as sqlx's `after_release`:
+    /// `Ok(false)` or an error closes it instead of returning it to the pool.
+    ///
+    /// Cost: it runs in the background, after any cleanup and within `cleanup_timeout`;
+    /// the connection serves no one until it ends, so a slow hook lowers the pool's
+    /// capacity, never a caller's latency. Without a hook the release path checks one field.
+    pub fn after_release<F>(mut self, hook: F) -> Self
+    where
+        F: for<'c> Fn(&'c mut PgConnection, ConnectionMeta) -> BoxFuture<'c, Result<bool, sqlx::Error>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.after_release = Some(Arc::new(hook));
         self
     }
 
@@ -283,6 +330,36 @@ impl Connector for PgConnector {
 
     fn classify(&self, error: &sqlx::Error) -> ErrorClass {
         classify(error)
+    }
+
+    fn has_before_acquire(&self) -> bool {
+        self.before_acquire.is_some()
+    }
+
+    async fn before_acquire(
+        &self,
+        conn: &mut PgConnection,
+        meta: ConnectionMeta,
+    ) -> Result<bool, sqlx::Error> {
+        match &self.before_acquire {
+            Some(hook) => hook(conn, meta).await,
+            None => Ok(true),
+        }
+    }
+
+    fn has_after_release(&self) -> bool {
+        self.after_release.is_some()
+    }
+
+    async fn after_release(
+        &self,
+        conn: &mut PgConnection,
+        meta: ConnectionMeta,
+    ) -> Result<bool, sqlx::Error> {
+        match &self.after_release {
+            Some(hook) => hook(conn, meta).await,
+            None => Ok(true),
+        }
     }
 
     fn needs_cleanup(&self, conn: &mut PgConnection) -> bool {

@@ -135,13 +135,18 @@ impl<C: Connector> Pool<C> {
         let location = Location::caller();
         let inner = Arc::clone(&self.inner);
         async move {
+            if inner.connector.has_before_acquire() {
+                // Boxed: the hook's path stays out of every other acquire's future.
+                return Box::pin(PooledConnection::acquire_hooked(inner, location)).await;
+            }
             let acquired = inner.acquire(location).await?;
             Ok(PooledConnection::new(inner, acquired))
         }
     }
 
     /// Checks out an idle connection if one is free at once, without waiting, validating or
-    /// connecting; `Ok(None)` otherwise.
+    /// connecting; `Ok(None)` otherwise. The connector's `before_acquire` hook (async) does
+    /// not run here: with one set, prefer [`acquire`](Pool::acquire).
     ///
     /// # Errors
     /// [`PoolError::Closed`] after `close()`.

@@ -1,6 +1,7 @@
 //! `PooledConnection`: a checked-out connection that goes back to its pool when dropped.
 
 use std::fmt;
+use std::panic::Location;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,6 +62,40 @@ impl<C: Connector> PooledConnection<C> {
             conn.inner.notify(|obs| obs.on_acquire(wait));
         }
         conn
+    }
+
+    /// An acquire through the connector's `before_acquire` hook: a connection it turns
+    /// down is closed and the acquire goes on, all within one `acquire_timeout`.
+    pub(crate) async fn acquire_hooked(
+        inner: Arc<Inner<C>>,
+        location: &'static Location<'static>,
+    ) -> Result<Self, PoolError> {
+        let deadline = Instant::now() + inner.options.acquire_timeout;
+        let hooked = async {
+            loop {
+                let acquired = inner.acquire(location).await?;
+                let mut conn = PooledConnection::new(Arc::clone(&inner), acquired);
+                // Cancel safety: dropped mid-hook, the connection is closed, not reused.
+                conn.discard = Some(CloseReason::Rejected);
+                let live = conn.live_mut();
+                let meta = inner.meta(live, true);
+                match inner.connector.before_acquire(&mut live.conn, meta).await {
+                    Ok(true) => {
+                        conn.discard = None;
+                        return Ok(conn);
+                    }
+                    Ok(false) => {}
+                    Err(error) => {
+                        tracing::warn!(pool = %inner.name(), %error, "before_acquire failed; the connection is closed");
+                        conn.discard = Some(inner.reason_for(&error, CloseReason::Rejected));
+                    }
+                }
+            }
+        };
+        match tokio::time::timeout_at(deadline, hooked).await {
+            Ok(result) => result,
+            Err(_) => Err(inner.validation_timed_out()),
+        }
     }
 
     fn live(&self) -> &Live<C::Connection> {

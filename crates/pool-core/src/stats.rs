@@ -35,11 +35,13 @@ pub enum CloseReason {
     ///
     /// [`Pool::evict`]: crate::Pool::evict
     Evicted,
+    /// A `before_acquire` or `after_release` hook turned it down.
+    Rejected,
 }
 
 impl CloseReason {
     /// Every reason, in a stable order.
-    pub const ALL: [CloseReason; 10] = [
+    pub const ALL: [CloseReason; 11] = [
         CloseReason::Idle,
         CloseReason::Lifetime,
         CloseReason::MaxUses,
@@ -50,6 +52,7 @@ impl CloseReason {
         CloseReason::ReadOnly,
         CloseReason::Resized,
         CloseReason::Evicted,
+        CloseReason::Rejected,
     ];
 
     /// The snake_case name used in metrics, logs and reports.
@@ -65,6 +68,7 @@ impl CloseReason {
             CloseReason::ReadOnly => "read_only",
             CloseReason::Resized => "resized",
             CloseReason::Evicted => "evicted",
+            CloseReason::Rejected => "rejected",
         }
     }
 

@@ -228,7 +228,7 @@ impl<C: Connector> Inner<C> {
     }
 
     /// The error of an acquire that ran out of time while validating.
-    fn validation_timed_out(self: &Arc<Self>) -> PoolError {
+    pub(crate) fn validation_timed_out(self: &Arc<Self>) -> PoolError {
         self.lock().count_acquire_timeout();
         let phase = TimeoutPhase::Validating;
         self.report_acquire_timeouts(phase, 1);

@@ -5,14 +5,15 @@
 //! connection, and the bounded close of one that leaves.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::time::Instant;
 
 use super::Inner;
 use super::guards::LiveGuard;
-use super::live::{Checkout, Live};
+use super::live::{Checkout, Live, LiveState};
 use super::waiters::Handoff;
-use crate::connector::{Connector, ErrorClass};
+use crate::connector::{ConnectionMeta, Connector, ErrorClass};
 use crate::observer::TimeoutPhase;
 use crate::stats::CloseReason;
 
@@ -40,13 +41,14 @@ impl<C: Connector> Inner<C> {
         let reason = discard.or_else(|| self.retire_reason(&live, now));
         let dirty = reason.is_none()
             && (self.options.reset_on_release || self.connector.needs_cleanup(&mut live.conn));
+        let hooked = reason.is_none() && self.connector.has_after_release();
         let mut st = self.lock();
         st.end_checkout(key);
         match reason {
             Some(reason) => st.retire(live, reason),
-            None if dirty => {
+            None if dirty || hooked => {
                 drop(st);
-                self.clean_in_background(live);
+                self.clean_in_background(live, dirty);
             }
             None => {
                 live.last_used = now;
@@ -151,9 +153,10 @@ impl<C: Connector> Inner<C> {
         }
     }
 
-    /// A connection came back needing cleanup (open transaction, reset on release): clean it
-    /// in the background, bounded, then give it back or retire it.
-    fn clean_in_background(self: &Arc<Self>, live: Live<C::Connection>) {
+    /// A connection came back needing cleanup (open transaction, reset on release) when
+    /// `dirty`, or an `after_release` hook: run them in the background, together bounded by
+    /// `cleanup_timeout`, then give it back or retire it.
+    fn clean_in_background(self: &Arc<Self>, live: Live<C::Connection>, dirty: bool) {
         // Cancel safety: the connection is guarded from here on, so a task that never runs
         // or is dropped midway (its runtime shut down) retires it instead of losing it.
         let mut guard = LiveGuard::new(self, live);
@@ -163,25 +166,46 @@ impl<C: Connector> Inner<C> {
                 return;
             };
             let limit = inner.options.cleanup_timeout_or_default();
-            let reset = inner.options.reset_on_release;
-            match tokio::time::timeout(limit, inner.connector.cleanup(&mut live.conn, reset)).await
-            {
-                Ok(Ok(())) => {
+            let settle = async {
+                if dirty {
+                    let reset = inner.options.reset_on_release;
+                    inner.connector.cleanup(&mut live.conn, reset).await?;
+                }
+                if inner.connector.has_after_release() {
+                    let meta = inner.meta(live, false);
+                    return inner.connector.after_release(&mut live.conn, meta).await;
+                }
+                Ok(true)
+            };
+            match tokio::time::timeout(limit, settle).await {
+                Ok(Ok(true)) => {
                     if let Some(live) = guard.take() {
                         inner.release(live);
                     }
                 }
+                Ok(Ok(false)) => guard.retire(CloseReason::Rejected),
                 Ok(Err(error)) => {
-                    tracing::warn!(pool = %inner.name(), %error, "cleaning a returned connection failed; discarded");
+                    tracing::warn!(pool = %inner.name(), %error, "cleaning a returned connection (or its after_release hook) failed; discarded");
                     guard.retire(inner.reason_for(&error, CloseReason::Discarded));
                 }
                 Err(_) => {
-                    tracing::warn!(pool = %inner.name(), ?limit, "cleaning a returned connection timed out; discarded");
+                    tracing::warn!(pool = %inner.name(), ?limit, "cleaning a returned connection (or its after_release hook) timed out; discarded");
                     inner.timed_out(TimeoutPhase::Resetting);
                     guard.retire(CloseReason::Discarded);
                 }
             }
         });
+    }
+
+    /// What the hooks learn about a connection; `idle_for` counts from its last release when
+    /// `idle` (before it is handed out), else is zero.
+    pub(crate) fn meta(&self, live: &LiveState<C::Connection>, idle: bool) -> ConnectionMeta {
+        let idle_for = if idle {
+            Duration::from_millis(self.clock.now().saturating_sub(live.last_used))
+        } else {
+            Duration::ZERO
+        };
+        ConnectionMeta::new(live.created_at.elapsed(), idle_for, live.use_count)
     }
 
     /// The close reason for an error seen on a connection.

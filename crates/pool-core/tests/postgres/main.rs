@@ -1,6 +1,7 @@
 //! Pool behaviour against a real PostgreSQL server (through pool-testkit).
 
 mod controls;
+mod hooks;
 mod lifecycle;
 mod listen;
 mod macros;
