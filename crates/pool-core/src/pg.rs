@@ -182,7 +182,10 @@ impl PgConnector {
     /// checking a connection idle for a while, `validate_after_idle` is cheaper.
     pub fn before_acquire<F>(mut self, hook: F) -> Self
     where
-        F: for<'c> Fn(&'c mut PgConnection, ConnectionMeta) -> BoxFuture<'c, Result<bool, sqlx::Error>>
+        F: for<'c> Fn(
+                &'c mut PgConnection,
+                ConnectionMeta,
+            ) -> BoxFuture<'c, Result<bool, sqlx::Error>>
             + Send
             + Sync
             + 'static,
@@ -199,7 +202,10 @@ impl PgConnector {
     /// capacity, never a caller's latency. Without a hook the release path checks one field.
     pub fn after_release<F>(mut self, hook: F) -> Self
     where
-        F: for<'c> Fn(&'c mut PgConnection, ConnectionMeta) -> BoxFuture<'c, Result<bool, sqlx::Error>>
+        F: for<'c> Fn(
+                &'c mut PgConnection,
+                ConnectionMeta,
+            ) -> BoxFuture<'c, Result<bool, sqlx::Error>>
             + Send
             + Sync
             + 'static,

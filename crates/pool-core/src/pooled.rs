@@ -1,8 +1,8 @@
 //! `PooledConnection`: a checked-out connection that goes back to its pool when dropped.
 
 use std::fmt;
-use std::panic::Location;
 use std::ops::{Deref, DerefMut};
+use std::panic::Location;
 use std::sync::Arc;
 use std::time::Duration;
 

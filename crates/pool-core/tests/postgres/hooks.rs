@@ -50,13 +50,17 @@ async fn before_acquire_closes_a_session_it_turns_down_and_serves_another() {
     let mut first = pool.acquire().await.unwrap();
     let marked = pid(&mut first).await;
     sqlx::query("SET app.unfit = 'yes'")
-        .execute(&mut **first)
+        .execute(&mut *first)
         .await
         .unwrap();
     drop(first);
 
     let mut next = pool.acquire().await.unwrap();
-    assert_ne!(pid(&mut next).await, marked, "the unfit session is not served");
+    assert_ne!(
+        pid(&mut next).await,
+        marked,
+        "the unfit session is not served"
+    );
     assert!(!unfit(&mut next).await.unwrap());
     assert_eq!(pool.stats().closed.get(CloseReason::Rejected), 1);
 }
@@ -66,15 +70,14 @@ async fn a_hanging_before_acquire_fails_the_acquire_within_its_timeout() {
     let db = TestDatabase::create().await.unwrap();
     let mut settings = settings_for(&db);
     settings.acquire_timeout = Duration::from_secs(1);
-    let connector = PgConnector::from_settings(&settings).before_acquire(
-        |conn: &mut PgConnection, _meta| {
+    let connector =
+        PgConnector::from_settings(&settings).before_acquire(|conn: &mut PgConnection, _meta| {
             async move {
                 sqlx::query("SELECT pg_sleep(30)").execute(conn).await?;
                 Ok(true)
             }
             .boxed()
-        },
-    );
+        });
     let pool = pool(&settings, connector);
     let started = tokio::time::Instant::now();
     let error = pool.acquire().await.unwrap_err();
@@ -88,9 +91,10 @@ async fn a_hanging_before_acquire_fails_the_acquire_within_its_timeout() {
 async fn after_release_closes_a_session_it_turns_down_and_keeps_the_others() {
     let db = TestDatabase::create().await.unwrap();
     let settings = settings_for(&db);
-    let connector = PgConnector::from_settings(&settings).after_release(
-        |conn: &mut PgConnection, _meta| async move { Ok(!unfit(conn).await?) }.boxed(),
-    );
+    let connector =
+        PgConnector::from_settings(&settings).after_release(|conn: &mut PgConnection, _meta| {
+            async move { Ok(!unfit(conn).await?) }.boxed()
+        });
     let pool = pool(&settings, connector);
 
     let mut conn = pool.acquire().await.unwrap();
@@ -99,7 +103,7 @@ async fn after_release_closes_a_session_it_turns_down_and_keeps_the_others() {
     let mut conn = pool.acquire().await.unwrap();
     assert_eq!(pid(&mut conn).await, kept, "a fit session comes back");
     sqlx::query("SET app.unfit = 'yes'")
-        .execute(&mut **conn)
+        .execute(&mut *conn)
         .await
         .unwrap();
     drop(conn);
