@@ -18,6 +18,8 @@ const READY_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// PgBouncer's log, in its state directory.
 const LOG_FILE: &str = "pgbouncer.log";
+/// PgBouncer's stderr, in its state directory.
+const STDERR_FILE: &str = "pgbouncer.stderr";
 
 /// When PgBouncer hands a server connection back to its pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -216,15 +218,8 @@ impl PgBouncer {
             let exited = self.child.try_wait()?;
             if exited.is_some() || start.elapsed() > READY_TIMEOUT {
                 let log = std::fs::read_to_string(&log).unwrap_or_default();
-                let mut stderr = String::new();
-                if let Some(mut pipe) = self.child.stderr.take() {
-                    use tokio::io::AsyncReadExt as _;
-                    let _ = tokio::time::timeout(
-                        Duration::from_secs(1),
-                        pipe.read_to_string(&mut stderr),
-                    )
-                    .await;
-                }
+                let stderr = std::fs::read_to_string(self.state.path().join(STDERR_FILE))
+                    .unwrap_or_default();
                 bail!(
                     "pgbouncer did not start ({}): {}",
                     exited.map_or_else(|| "no answer".to_owned(), |s| s.to_string()),
@@ -270,11 +265,16 @@ impl PgBouncer {
 /// Runs PgBouncer with `config` and records its pid in `state`, so a later run removes it
 /// if this process dies without stopping it.
 fn spawn(binary: &Path, config: &Path, state: &StateDir) -> anyhow::Result<tokio::process::Child> {
+    // PgBouncer in the foreground logs every line to stderr as well as to its log file. Into a
+    // file, never a pipe: a pipe nobody drains fills up after 64 KiB of log (a few hundred
+    // logins) and PgBouncer then blocks on the write, accepting and answering no one.
+    let stderr = std::fs::File::create(state.path().join(STDERR_FILE))
+        .context("cannot create pgbouncer's stderr file")?;
     let child = server_command(binary)?
         .arg(config)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::from(stderr))
         .kill_on_drop(true)
         .spawn()
         .with_context(|| format!("cannot run {}", binary.display()))?;
