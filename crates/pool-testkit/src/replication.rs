@@ -208,7 +208,10 @@ impl ReplicatedCluster {
             .endpoint
             .connect_admin("postgres")
             .await?;
-        let lsn: String = sqlx::query_scalar("SELECT pg_current_wal_lsn()::text")
+        // The insert position, not the write position: with `synchronous_commit = off` (the
+        // test servers' setting) a commit returns before its record is written, so the write
+        // position can still be behind the change to wait for.
+        let lsn: String = sqlx::query_scalar("SELECT pg_current_wal_insert_lsn()::text")
             .fetch_one(&mut conn)
             .await?;
         let _ = conn.close().await;
