@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_core::future::BoxFuture;
+use futures_util::future::Either;
 
 use crate::close_report::CloseReport;
 use crate::connector::Connector;
@@ -134,14 +135,15 @@ impl<C: Connector> Pool<C> {
     ) -> impl Future<Output = Result<PooledConnection<C>, PoolError>> + Send + 'static {
         let location = Location::caller();
         let inner = Arc::clone(&self.inner);
-        async move {
-            if inner.connector.has_before_acquire() {
-                // Boxed: the hook's path stays out of every other acquire's future.
-                return Box::pin(PooledConnection::acquire_hooked(inner, location)).await;
-            }
+        if inner.connector.has_before_acquire() {
+            // Boxed, and chosen before any future is built: the hook's path adds no state
+            // to every other acquire's future.
+            return Either::Left(Box::pin(PooledConnection::acquire_hooked(inner, location)));
+        }
+        Either::Right(async move {
             let acquired = inner.acquire(location).await?;
             Ok(PooledConnection::new(inner, acquired))
-        }
+        })
     }
 
     /// Checks out an idle connection if one is free at once, without waiting, validating or

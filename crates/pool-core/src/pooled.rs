@@ -1,6 +1,7 @@
 //! `PooledConnection`: a checked-out connection that goes back to its pool when dropped.
 
 use std::fmt;
+use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
 use std::panic::Location;
 use std::sync::Arc;
@@ -25,7 +26,9 @@ use crate::stats::CloseReason;
 /// returned inside an sqlx transaction is rolled back first (in the background, bounded) or
 /// discarded; one past `max_uses` or its lifetime is closed.
 pub struct PooledConnection<C: Connector> {
-    live: Option<Live<C::Connection>>,
+    /// Taken by `drop`, `detach` and `discard`'s drop, so never dropped as a field: the
+    /// release path runs no drop glue for it.
+    live: ManuallyDrop<Option<Live<C::Connection>>>,
     inner: Arc<Inner<C>>,
     /// The checkout's key in the pool's list of checkouts.
     key: usize,
@@ -47,7 +50,7 @@ impl<C: Connector> PooledConnection<C> {
         live.use_count += 1;
         tracing::trace!(pool = %inner.name(), uses = live.use_count, "connection acquired");
         let conn = PooledConnection {
-            live: Some(live),
+            live: ManuallyDrop::new(Some(live)),
             inner,
             key: checkout.key,
             since: checkout.since,

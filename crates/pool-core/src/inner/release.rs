@@ -20,6 +20,7 @@ use crate::stats::CloseReason;
 impl<C: Connector> Inner<C> {
     /// Takes back a caller's connection: checked out under `key` at `since`, marked with
     /// `discard` if the caller's work left it unusable.
+    #[inline]
     pub(crate) fn give_back(
         self: &Arc<Self>,
         mut live: Live<C::Connection>,
