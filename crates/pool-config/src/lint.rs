@@ -311,14 +311,15 @@ fn timeouts(l: &mut Lints<'_>) {
         }
     }
     if let (Some(query), Some(statement)) = (s.query_timeout, s.statement_timeout)
-        && query <= statement
+        && query < statement
     {
         l.add(
             Level::Info,
             "query_timeout",
             format!(
-                "not above statement_timeout ({}): the client deadline fires first, so the \
-                     connection is discarded rather than the statement cancelled by the server",
+                "below statement_timeout ({}): the client deadline fires first, so the \
+                 connection is discarded rather than the statement cancelled by the server; \
+                 equal is fine (the server's cancel comes first, the connection is kept)",
                 show_duration(statement)
             ),
             PG_CLIENT_CONFIG,

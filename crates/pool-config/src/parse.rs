@@ -68,7 +68,7 @@ pub(crate) fn apply(settings: &mut PoolSettings, key: &str, value: &Value) -> Re
         "validate_after_idle" => s.validate_after_idle = optional_duration(value)?,
         "keepalive_interval" => s.keepalive_interval = optional_duration(value)?,
         "leak_detection_threshold" => s.leak_detection_threshold = optional_duration(value)?,
-        "max_waiters" => s.max_waiters = optional_count(value)?,
+        "max_waiters" => s.max_waiters = waiters(value)?,
         "pgbouncer" => s.pgbouncer = pgbouncer(value)?,
         "reset_on_release" => s.reset_on_release = boolean(value)?,
         "check_writable" => s.check_writable = boolean(value)?,
@@ -138,6 +138,26 @@ fn optional_count<T: TryFrom<i128> + PartialEq + Default>(
         .map(|n| (n != T::default()).then_some(n))
         .ok_or_else(|| "a whole number; 0 or \"off\" disables it".to_owned())
 }
+
+/// A bound on waiting callers: `0` never waits (fail fast), `"off"` or `"unbounded"` has none.
+fn waiters(value: &Value) -> Result<Option<u32>, String> {
+    if is_off(value)
+        || matches!(value, Value::String(_, s) if s.trim().eq_ignore_ascii_case(UNBOUNDED))
+    {
+        return Ok(None);
+    }
+    whole(value)
+        .and_then(|n| u32::try_from(n).ok())
+        .map(Some)
+        .ok_or_else(|| {
+            "a whole number of callers allowed to wait, 0 to never wait (fail at once when no \
+             connection is free), or \"off\" / \"unbounded\" for no bound"
+                .to_owned()
+        })
+}
+
+/// How an unbounded `max_waiters` may also be written.
+const UNBOUNDED: &str = "unbounded";
 
 const DURATION: &str =
     "a duration like \"30s\", \"5m\" or \"1h 30m\", or whole milliseconds like 30000";
@@ -243,6 +263,8 @@ mod tests {
         }
         assert_eq!(set("max_uses", 0).unwrap().max_uses, None);
         assert_eq!(set("max_waiters", "off").unwrap().max_waiters, None);
+        assert_eq!(set("max_waiters", "unbounded").unwrap().max_waiters, None);
+        assert_eq!(set("max_waiters", 0).unwrap().max_waiters, Some(0));
         assert_eq!(set("max_waiters", 16).unwrap().max_waiters, Some(16));
     }
 

@@ -87,7 +87,9 @@ pub struct PoolSettings {
     /// Default: 30 min, so connections follow DNS changes and failovers.
     #[serde(serialize_with = "optional_duration")]
     pub max_lifetime: Option<Duration>,
-    /// Random extra age, up to this, added to each connection's `max_lifetime`.
+    /// Up to this much random age is taken off each connection's `max_lifetime` (a fresh
+    /// share per connection, so it retires between `max_lifetime − lifetime_jitter` and
+    /// `max_lifetime`). Must be below `max_lifetime`.
     /// Default: 30 s, so connections opened together do not all reconnect together.
     #[serde(serialize_with = "duration")]
     pub lifetime_jitter: Duration,
@@ -131,7 +133,8 @@ pub struct PoolSettings {
     /// Default: off: long checkouts can be legitimate, so reporting them is opt-in.
     #[serde(serialize_with = "optional_duration")]
     pub leak_detection_threshold: Option<Duration>,
-    /// Callers allowed to wait for a connection at once; more fail at once. `None` is
+    /// Callers allowed to wait for a connection at once; more fail at once. `Some(0)` never
+    /// waits (fail fast when no connection is free); `None` (`"off"` or `"unbounded"`) is
     /// unbounded.
     /// Default: unbounded: `acquire_timeout` already bounds every wait.
     #[serde(serialize_with = "optional_count")]
@@ -294,6 +297,24 @@ impl PoolSettings {
                 port: self.port.for_host(i),
             })
             .collect())
+    }
+
+    /// Why setting `key`, though set, does not take effect on connections, or `None` when it
+    /// does (or is off). Behind PgBouncer in transaction mode a server session setting such
+    /// as `statement_timeout` cannot apply: PgBouncer refuses it as a startup option, and a
+    /// `SET` would stay on a server connection that other clients' transactions share.
+    /// Validation refuses such a configuration; `poolctl config` shows the reason beside
+    /// the value.
+    pub fn not_in_effect(&self, key: &str) -> Option<&'static str> {
+        let set = match key {
+            "statement_timeout" => self.statement_timeout.is_some(),
+            _ => false,
+        };
+        (set && self.pgbouncer == Some(PgBouncerMode::Transaction)).then_some(
+            "not in effect behind PgBouncer in transaction mode, which cannot carry a \
+             session setting from one transaction to the next: set it on the role instead \
+             (ALTER ROLE … SET …)",
+        )
     }
 
     /// The effective value of setting `key` as configuration text (`"30s"`, `"off"`, `"***"`

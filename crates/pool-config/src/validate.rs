@@ -86,6 +86,22 @@ pub(crate) fn check_pool(profile: Profile, pool: &NamedPool, errors: &mut Config
             ));
         }
     }
+    if let Some(lifetime) = s.max_lifetime
+        && s.lifetime_jitter >= lifetime
+    {
+        errors.push(invalid(
+            "lifetime_jitter",
+            format!(
+                "a duration below max_lifetime ({} from {}): the jitter is taken off each \
+                 connection's lifetime, so it must leave some; lower lifetime_jitter (0 is \
+                 allowed) or raise max_lifetime",
+                crate::pool_settings::show_duration(lifetime),
+                pool.source("max_lifetime")
+                    .cloned()
+                    .unwrap_or(crate::Source::Code)
+            ),
+        ));
+    }
     if let Some(statement) = s.statement_timeout
         && (statement > MAX_STATEMENT_TIMEOUT || statement < Duration::from_millis(1))
     {

@@ -22,11 +22,19 @@ pub struct PoolRegistry {
 }
 
 impl PoolRegistry {
-    /// One pool per pool declared in `settings`.
+    /// One pool per pool declared in `settings`, after [`Settings::validate`]: the pool
+    /// accepts exactly what `poolctl config --check` accepts.
     ///
     /// # Errors
-    /// [`PoolError::InvalidOption`] if a pool's settings contradict each other.
+    /// [`PoolError::InvalidOption`] (setting `configuration`) with every rule the settings
+    /// break, each naming key, value, source and what is accepted.
     pub fn from_settings(settings: &Settings) -> Result<Self, PoolError> {
+        settings
+            .validate()
+            .map_err(|errors| PoolError::InvalidOption {
+                setting: "configuration",
+                message: errors.to_string(),
+            })?;
         let mut pools = BTreeMap::new();
         for (name, pool_settings) in settings.pools() {
             pools.insert(name.to_owned(), Pool::from_settings(name, pool_settings)?);

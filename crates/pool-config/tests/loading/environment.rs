@@ -158,3 +158,37 @@ fn servio_config_dir_names_the_directory() {
         ["cannot read configuration directory /nonexistent/servio: no such directory"]
     );
 }
+
+#[test]
+fn max_waiters_zero_means_never_wait_and_off_means_unbounded() {
+    // One meaning per value, in files and the environment alike, and the same as
+    // `PoolOptions::max_waiters`: 0 fails an acquire at once instead of waiting.
+    let waiters = |file: &str, env: &[(&str, &str)]| {
+        let fixture = Fixture::with(&[("default.toml", file)]);
+        fixture.load(env).pool("default").unwrap().max_waiters
+    };
+    assert_eq!(waiters("max_waiters = 0", &[]), Some(0));
+    assert_eq!(waiters("", &[("SERVIO_POOL_MAX_WAITERS", "0")]), Some(0));
+    assert_eq!(waiters("max_waiters = 12", &[]), Some(12));
+    for unbounded in ["\"off\"", "\"unbounded\""] {
+        assert_eq!(waiters(&format!("max_waiters = {unbounded}"), &[]), None);
+    }
+    assert_eq!(
+        waiters("", &[("SERVIO_POOL_MAX_WAITERS", "unbounded")]),
+        None
+    );
+    assert_eq!(waiters("", &[]), None, "unbounded by default");
+    let shown = Fixture::with(&[("default.toml", "max_waiters = 0")])
+        .load(&[])
+        .pool("default")
+        .unwrap()
+        .display_value("max_waiters");
+    assert_eq!(shown.as_deref(), Some("0"));
+    let errors = Fixture::empty().errors(&[("SERVIO_POOL_MAX_WAITERS", "-1")]);
+    assert!(
+        errors.iter().any(|e| e.contains("SERVIO_POOL_MAX_WAITERS")
+            && e.contains("0 to never wait")
+            && e.contains("\"unbounded\"")),
+        "{errors:#?}"
+    );
+}

@@ -1,8 +1,8 @@
 //! Each row of the best-practice bounds table: level, key, and a reason with a reference.
 
-use pool_config::{Finding, Level, LintContext};
+use pool_config::{Finding, Level, LintContext, Profile};
 
-use crate::support::Fixture;
+use crate::support::{Fixture, shipped_settings};
 
 /// The findings for one setting after `env` overrides, in `profile`.
 fn findings_for(profile: &str, env: &[(&str, &str)], key: &str) -> Vec<Finding> {
@@ -208,19 +208,29 @@ fn statement_and_query_timeout_bounds() {
 }
 
 #[test]
-fn query_timeout_not_above_statement_timeout_is_information() {
+fn query_timeout_below_statement_timeout_is_information() {
     assert_finding(
         "production",
-        &[],
+        &[("SERVIO_POOL_QUERY_TIMEOUT", "29s")],
         "query_timeout",
         Level::Info,
         "statement_timeout (30s)",
     );
+    // Equal (the shipped values): the server cancels the statement first, the connection stays.
+    assert_none("production", &[], "query_timeout");
     assert_none(
         "production",
         &[("SERVIO_POOL_QUERY_TIMEOUT", "31s")],
         "query_timeout",
     );
+}
+
+#[test]
+fn the_shipped_configuration_raises_no_findings() {
+    for profile in Profile::ALL {
+        let findings = shipped_settings(profile).lint(&LintContext::default());
+        assert!(findings.is_empty(), "{profile}: {findings:#?}");
+    }
 }
 
 #[test]
@@ -282,6 +292,7 @@ fn idle_timeout_must_stay_below_max_lifetime() {
 fn max_lifetime_below_thirty_seconds_warns() {
     let env = [
         ("SERVIO_POOL_MAX_LIFETIME", "29s"),
+        ("SERVIO_POOL_LIFETIME_JITTER", "5s"),
         ("SERVIO_POOL_IDLE_TIMEOUT", "0"),
         ("SERVIO_POOL_KEEPALIVE_INTERVAL", "0"),
     ];

@@ -2,6 +2,7 @@
 //! redaction, all without a database.
 
 mod bad_input;
+mod documentation;
 mod environment;
 mod lints;
 mod multi_host;

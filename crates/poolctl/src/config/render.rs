@@ -15,10 +15,14 @@ pub(super) fn shown_value(settings: &Settings, pool: &str, key: &str) -> String 
     if settings.source_of(pool, key) == Some(&Source::Unset) {
         return "(not set)".to_owned();
     }
-    settings
-        .pool(pool)
-        .and_then(|p| p.display_value(key))
-        .unwrap_or_default()
+    let Some(settings) = settings.pool(pool) else {
+        return String::new();
+    };
+    let value = settings.display_value(key).unwrap_or_default();
+    match settings.not_in_effect(key) {
+        Some(reason) => format!("{value} ({reason})"),
+        None => value,
+    }
 }
 
 /// Each setting of `pool` as (key, value as shown, source as shown), in documentation order.
@@ -42,6 +46,9 @@ pub(super) fn title(report: &ProfileReport) -> String {
         .map_or_else(|| "profile".to_owned(), |p| p.to_string())
 }
 
+/// The widest value the text layout aligns; wider ones run past the column.
+const MAX_VALUE_WIDTH: usize = 40;
+
 /// Every pool's settings with their sources, then errors and findings.
 pub(super) fn text(reports: &[ProfileReport]) -> String {
     let mut out = String::new();
@@ -61,8 +68,10 @@ pub(super) fn text(reports: &[ProfileReport]) -> String {
             let _ = writeln!(out, "files: {files}");
             for name in settings.pool_names() {
                 let _ = writeln!(out, "\npool {name}");
+                // A value with a note (not in effect, and why) runs past the column.
                 let width = rows(settings, name)
                     .map(|(_, value, _)| value.chars().count())
+                    .filter(|width| *width <= MAX_VALUE_WIDTH)
                     .max()
                     .unwrap_or(0);
                 for (key, value, source) in rows(settings, name) {
@@ -174,6 +183,8 @@ fn profile_json(report: &ProfileReport, check: bool) -> Value {
                             "value": if source == Some(&Source::Unset) { Value::Null } else { typed[key].clone() },
                             "source": source.map(ToString::to_string),
                             "origin": source,
+                            "in_effect": pool.not_in_effect(key).is_none(),
+                            "not_in_effect": pool.not_in_effect(key),
                         })
                     })
                     .collect();
