@@ -88,10 +88,17 @@ pub(crate) fn layers(env: &[(String, String)], errors: &mut ConfigErrors) -> Env
     if let Some(path) = password_file {
         let path = PathBuf::from(path);
         match Secret::read_file(&path) {
-            Ok(password) => out.layers.push(
-                Layer::env("DB_PASSWORD_FILE", single("password", password.expose()))
-                    .with_detail(path.display().to_string()),
-            ),
+            Ok(password) => {
+                // The path too, so new connections can follow a rotated password.
+                let mut values = single("password", password.expose());
+                values.insert(
+                    "password_file".to_owned(),
+                    Value::from(path.display().to_string()),
+                );
+                out.layers.push(
+                    Layer::env("DB_PASSWORD_FILE", values).with_detail(path.display().to_string()),
+                );
+            }
             Err(e) => errors.push(e),
         }
         out.password_file = Some(path);

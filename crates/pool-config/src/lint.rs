@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::pool_settings::show_duration;
+use crate::setting::show_duration;
 use crate::{PgBouncerMode, PoolSettings, Profile, SslMode, TargetSessionAttrs};
 
 const HIKARI_SIZING: &str = "https://github.com/brettwooldridge/HikariCP/wiki/About-Pool-Sizing";
@@ -18,6 +18,9 @@ const HIKARI_CONFIG: &str =
 const NODE_PG_POOLING: &str = "https://node-postgres.com/features/pooling";
 const PG_CLIENT_CONFIG: &str =
     "https://www.postgresql.org/docs/current/runtime-config-client.html#GUC-STATEMENT-TIMEOUT";
+const PG_IDLE_IN_TRANSACTION: &str = "https://www.postgresql.org/docs/current/runtime-config-client.html#GUC-IDLE-IN-TRANSACTION-SESSION-TIMEOUT";
+const PG_LOCK_TIMEOUT: &str =
+    "https://www.postgresql.org/docs/current/runtime-config-client.html#GUC-LOCK-TIMEOUT";
 const PGBOUNCER_CONFIG: &str = "https://www.pgbouncer.org/config.html#query_wait_timeout";
 const PGBOUNCER_FEATURES: &str = "https://www.pgbouncer.org/features.html";
 const LIBPQ_SSL: &str =
@@ -139,6 +142,7 @@ fn lint_pool(profile: Profile, pool: &str, s: &PoolSettings) -> Vec<Finding> {
     pool_size(&mut l, profile);
     tls(&mut l, profile);
     timeouts(&mut l);
+    session(&mut l, profile);
     lifetimes(&mut l);
     if s.target_session_attrs != TargetSessionAttrs::Any && s.hosts().is_ok_and(|h| h.len() < 2) {
         l.add(
@@ -323,6 +327,47 @@ fn timeouts(l: &mut Lints<'_>) {
                 show_duration(statement)
             ),
             PG_CLIENT_CONFIG,
+        );
+    }
+}
+
+/// The server session settings that guard production against forgotten transactions and
+/// lock queues.
+fn session(l: &mut Lints<'_>, profile: Profile) {
+    let s = l.settings;
+    if profile == Profile::Production && s.idle_in_transaction_session_timeout.is_none() {
+        let transaction = s.pgbouncer == Some(PgBouncerMode::Transaction);
+        l.add(
+            if transaction {
+                Level::Info
+            } else {
+                Level::Warn
+            },
+            "idle_in_transaction_session_timeout",
+            if transaction {
+                "off behind PgBouncer in transaction mode: set it on the role instead \
+                 (ALTER ROLE … SET idle_in_transaction_session_timeout = '60s')"
+            } else {
+                "off in production: a transaction left open (a crashed handler, a forgotten \
+                 commit) holds its locks and its connection until the server ends the session; \
+                 set it, e.g. \"60s\""
+            }
+            .to_owned(),
+            PG_IDLE_IN_TRANSACTION,
+        );
+    }
+    if let (Some(lock), Some(statement)) = (s.lock_timeout, s.statement_timeout)
+        && lock > statement
+    {
+        l.add(
+            Level::Warn,
+            "lock_timeout",
+            format!(
+                "above statement_timeout ({}): a statement waiting for a lock is cancelled by \
+                 statement_timeout first, so lock_timeout never fires; set it below",
+                show_duration(statement)
+            ),
+            PG_LOCK_TIMEOUT,
         );
     }
 }

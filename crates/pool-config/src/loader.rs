@@ -151,7 +151,10 @@ impl Loader {
             figment: &figment,
             env: &env_layers,
         };
-        let pools = resolver.pools(&merged);
+        let mut pools = resolver.pools(&merged);
+        for pool in &mut pools {
+            pool.read_password_file();
+        }
         for pool in &pools {
             crate::validate::check_pool(profile, pool, &mut errors);
         }

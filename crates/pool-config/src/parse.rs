@@ -3,13 +3,11 @@
 //! Turns one configuration value (from TOML, where it is typed, or from the environment,
 //! where it is always a string) into a setting. Secrets are read as strings, verbatim.
 
-use std::path::PathBuf;
-use std::time::Duration;
-
 use figment::value::{Num, Value};
 
-use crate::pool_settings::OFF;
-use crate::{PgBouncerMode, PoolSettings, Ports, Secret, SslMode};
+use crate::PoolSettings;
+use crate::pool_settings::SESSION;
+use crate::setting::OFF;
 
 /// Keys whose values are never shown.
 pub(crate) fn is_secret(key: &str) -> bool {
@@ -35,59 +33,115 @@ pub(crate) fn show(value: &Value) -> String {
     }
 }
 
-/// Sets `key` of `settings` from `value`.
+/// Sets `key` of `settings` from `value`; `session` merges its entries into the pool's map.
 ///
 /// Returns `Ok(false)` when `key` names no setting, and `Err(expected)` saying what is
-/// accepted when the value does not fit.
+/// accepted when the value does not fit (for `session`, only entries that fit are merged:
+/// [`session_entries`] reports the others one by one).
 pub(crate) fn apply(settings: &mut PoolSettings, key: &str, value: &Value) -> Result<bool, String> {
-    let s = settings;
-    match key {
-        "host" => s.host = text(value)?,
-        "port" => s.port = port(value)?,
-        "target_session_attrs" => s.target_session_attrs = text(value)?.parse()?,
-        "load_balance_hosts" => s.load_balance_hosts = text(value)?.parse()?,
-        "database" => s.database = text(value)?,
-        "username" => s.username = text(value)?,
-        "password" => s.password = secret(value)?,
-        "max_connections" => s.max_connections = count(value, "from 1 to 4294967295")?,
-        "min_connections" => s.min_connections = count(value, "from 0 to 4294967295")?,
-        "idle_timeout" => s.idle_timeout = optional_duration(value)?,
-        "connect_timeout" => s.connect_timeout = duration(value)?,
-        "acquire_timeout" => s.acquire_timeout = duration(value)?,
-        "max_uses" => s.max_uses = optional_count(value)?,
-        "max_lifetime" => s.max_lifetime = optional_duration(value)?,
-        "lifetime_jitter" => s.lifetime_jitter = duration(value)?,
-        "statement_timeout" => s.statement_timeout = optional_duration(value)?,
-        "query_timeout" => s.query_timeout = optional_duration(value)?,
-        "ssl_mode" => s.ssl_mode = text(value)?.parse::<SslMode>()?,
-        "ssl_root_cert" => {
-            let path = text(value)?;
-            s.ssl_root_cert = (!path.is_empty()).then(|| PathBuf::from(path));
+    if key == SESSION {
+        let entries = session_entries(value)?;
+        for (name, entry) in entries {
+            if let Ok(entry) = entry {
+                settings.session.insert(name, entry);
+            }
         }
-        "application_name" => s.application_name = text(value)?,
-        "validate_after_idle" => s.validate_after_idle = optional_duration(value)?,
-        "keepalive_interval" => s.keepalive_interval = optional_duration(value)?,
-        "leak_detection_threshold" => s.leak_detection_threshold = optional_duration(value)?,
-        "max_waiters" => s.max_waiters = waiters(value)?,
-        "pgbouncer" => s.pgbouncer = pgbouncer(value)?,
-        "reset_on_release" => s.reset_on_release = boolean(value)?,
-        "check_writable" => s.check_writable = boolean(value)?,
-        _ => return Ok(false),
+        return Ok(true);
     }
-    Ok(true)
+    settings.apply_value(key, value)
 }
 
-fn text(value: &Value) -> Result<String, String> {
+/// One server parameter of a `[session]` table: its name, and its value or what is accepted.
+pub(crate) type SessionEntry = (String, Result<String, String>);
+
+/// The entries of a `[session]` table: each server parameter's name (lower-cased, as the
+/// server folds it) with its value as text, or what is accepted when it does not fit.
+pub(crate) fn session_entries(value: &Value) -> Result<Vec<SessionEntry>, String> {
+    let Value::Dict(_, entries) = value else {
+        return Err("a table of server parameters, like [session] work_mem = \"64MB\"".to_owned());
+    };
+    Ok(entries
+        .iter()
+        .map(|(name, value)| (name.to_ascii_lowercase(), session_value(name, value)))
+        .collect())
+}
+
+/// Server parameters the driver sets itself and relies on, and those with a key of their own.
+const RESERVED: [(&str, &str); 13] = [
+    (
+        "client_encoding",
+        "the driver speaks UTF8 and sets it itself",
+    ),
+    ("datestyle", "the driver sets ISO and parses dates by it"),
+    (
+        "intervalstyle",
+        "the driver parses intervals in the server's default style",
+    ),
+    (
+        "extra_float_digits",
+        "the driver sets it so floats round-trip exactly",
+    ),
+    ("application_name", "set `application_name` instead"),
+    ("statement_timeout", "set `statement_timeout` instead"),
+    ("search_path", "set `search_path` instead"),
+    ("lock_timeout", "set `lock_timeout` instead"),
+    (
+        "idle_in_transaction_session_timeout",
+        "set `idle_in_transaction_session_timeout` instead",
+    ),
+    (
+        "default_transaction_isolation",
+        "set `default_transaction_isolation` instead",
+    ),
+    (
+        "default_transaction_read_only",
+        "set `default_transaction_read_only` instead",
+    ),
+    ("timezone", "set `timezone` instead"),
+    (
+        "session_authorization",
+        "log in as that user instead (`username`)",
+    ),
+];
+
+fn session_value(name: &str, value: &Value) -> Result<String, String> {
+    let identifier = |part: &str| {
+        part.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    if !name.split('.').all(identifier) || name.split('.').count() > 2 {
+        return Err(
+            "a server parameter name: letters, digits and `_`, not starting with a digit \
+             (a custom one may have one `.`, like myapp.tenant)"
+                .to_owned(),
+        );
+    }
+    let lower = name.to_ascii_lowercase();
+    if let Some((_, why)) = RESERVED.iter().find(|(reserved, _)| *reserved == lower) {
+        return Err(format!("a server parameter other than {name}: {why}"));
+    }
+    let text = match value {
+        Value::String(_, s) => s.clone(),
+        Value::Bool(_, b) => if *b { "on" } else { "off" }.to_owned(),
+        Value::Num(..) => show(value),
+        _ => String::new(),
+    };
+    if text.trim().is_empty() {
+        return Err(
+            "a value for the server parameter: a non-empty string, a number or true/false"
+                .to_owned(),
+        );
+    }
+    Ok(text)
+}
+
+/// A string value.
+pub(crate) fn text(value: &Value) -> Result<String, String> {
     match value {
         Value::String(_, s) => Ok(s.clone()),
         _ => Err("a string".to_owned()),
-    }
-}
-
-fn secret(value: &Value) -> Result<Secret, String> {
-    match value {
-        Value::String(_, s) => Ok(Secret::new(s.as_str())),
-        _ => Err("a string, quoted in TOML (password = \"...\"), taken verbatim".to_owned()),
     }
 }
 
@@ -97,7 +151,7 @@ fn integer(n: &Num) -> Option<i128> {
 }
 
 /// A whole number from a TOML integer or a string of digits (as the environment gives).
-fn whole(value: &Value) -> Option<i128> {
+pub(crate) fn whole(value: &Value) -> Option<i128> {
     match value {
         Value::Num(_, n) => integer(n),
         Value::String(_, s) => s.trim().parse().ok(),
@@ -105,108 +159,17 @@ fn whole(value: &Value) -> Option<i128> {
     }
 }
 
-fn is_off(value: &Value) -> bool {
+/// Whether `value` is `"off"`.
+pub(crate) fn is_off(value: &Value) -> bool {
     matches!(value, Value::String(_, s) if s.trim().eq_ignore_ascii_case(OFF))
-}
-
-/// A port (a TOML integer or a string of digits), or libpq's comma-separated list.
-fn port(value: &Value) -> Result<Ports, String> {
-    match value {
-        Value::String(_, s) => s.parse(),
-        _ => whole(value)
-            .and_then(|n| u16::try_from(n).ok())
-            .filter(|p| *p != 0)
-            .map(Ports::from)
-            .ok_or_else(|| Ports::ACCEPTED.to_owned()),
-    }
-}
-
-fn count(value: &Value, range: &str) -> Result<u32, String> {
-    whole(value)
-        .and_then(|n| u32::try_from(n).ok())
-        .ok_or_else(|| format!("a whole number {range}"))
-}
-
-fn optional_count<T: TryFrom<i128> + PartialEq + Default>(
-    value: &Value,
-) -> Result<Option<T>, String> {
-    if is_off(value) {
-        return Ok(None);
-    }
-    whole(value)
-        .and_then(|n| T::try_from(n).ok())
-        .map(|n| (n != T::default()).then_some(n))
-        .ok_or_else(|| "a whole number; 0 or \"off\" disables it".to_owned())
-}
-
-/// A bound on waiting callers: `0` never waits (fail fast), `"off"` or `"unbounded"` has none.
-fn waiters(value: &Value) -> Result<Option<u32>, String> {
-    if is_off(value)
-        || matches!(value, Value::String(_, s) if s.trim().eq_ignore_ascii_case(UNBOUNDED))
-    {
-        return Ok(None);
-    }
-    whole(value)
-        .and_then(|n| u32::try_from(n).ok())
-        .map(Some)
-        .ok_or_else(|| {
-            "a whole number of callers allowed to wait, 0 to never wait (fail at once when no \
-             connection is free), or \"off\" / \"unbounded\" for no bound"
-                .to_owned()
-        })
-}
-
-/// How an unbounded `max_waiters` may also be written.
-const UNBOUNDED: &str = "unbounded";
-
-const DURATION: &str =
-    "a duration like \"30s\", \"5m\" or \"1h 30m\", or whole milliseconds like 30000";
-
-fn duration(value: &Value) -> Result<Duration, String> {
-    parse_duration(value).ok_or_else(|| DURATION.to_owned())
-}
-
-fn optional_duration(value: &Value) -> Result<Option<Duration>, String> {
-    if is_off(value) {
-        return Ok(None);
-    }
-    parse_duration(value)
-        .map(|d| (!d.is_zero()).then_some(d))
-        .ok_or_else(|| format!("{DURATION}; 0 or \"off\" disables it"))
-}
-
-/// A humantime string, or whole milliseconds (a TOML integer or a string of digits).
-fn parse_duration(value: &Value) -> Option<Duration> {
-    if let Some(millis) = whole(value) {
-        return u64::try_from(millis).ok().map(Duration::from_millis);
-    }
-    match value {
-        Value::String(_, s) => humantime::parse_duration(s.trim()).ok(),
-        _ => None,
-    }
-}
-
-fn boolean(value: &Value) -> Result<bool, String> {
-    match value {
-        Value::Bool(_, b) => Ok(*b),
-        Value::String(_, s) if s.trim().eq_ignore_ascii_case("true") => Ok(true),
-        Value::String(_, s) if s.trim().eq_ignore_ascii_case("false") => Ok(false),
-        _ => Err("true or false".to_owned()),
-    }
-}
-
-fn pgbouncer(value: &Value) -> Result<Option<PgBouncerMode>, String> {
-    match value {
-        Value::Bool(_, false) => Ok(None),
-        _ if is_off(value) => Ok(None),
-        Value::String(_, s) => s.trim().parse().map(Some),
-        _ => Err("one of off, session, transaction".to_owned()),
-    }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use crate::{PgBouncerMode, Ports, SslMode};
 
     fn set(key: &str, value: impl Into<Value>) -> Result<PoolSettings, String> {
         let mut s = PoolSettings::for_profile(crate::Profile::Development);

@@ -10,6 +10,7 @@ use figment::value::{Dict, Value};
 use crate::env::EnvLayers;
 use crate::layer::{ENV_LAYER, Layer};
 use crate::parse::{self, is_secret, show};
+use crate::pool_settings::SESSION;
 use crate::settings::{DEFAULT_POOL, NamedPool, key_index};
 use crate::{ConfigError, ConfigErrors, PoolSettings, Profile, Source};
 
@@ -63,6 +64,26 @@ pub(crate) fn check_layer(layer: &Layer, errors: &mut ConfigErrors) {
 }
 
 fn check_key(layer: &Layer, key: &str, written: &str, value: &Value, errors: &mut ConfigErrors) {
+    if key == SESSION
+        && let Ok(entries) = parse::session_entries(value)
+    {
+        let entries = match value {
+            Value::Dict(_, dict) => dict.iter().zip(entries).collect::<Vec<_>>(),
+            _ => Vec::new(),
+        };
+        for ((name, value), (_, entry)) in entries {
+            if let Err(expected) = entry {
+                let written = format!("{written}.{name}");
+                errors.push(ConfigError::Invalid {
+                    value: Some(show(value)),
+                    origin: layer.source(&written),
+                    key: written,
+                    expected,
+                });
+            }
+        }
+        return;
+    }
     let mut scratch = PoolSettings::for_profile(Profile::Development);
     match parse::apply(&mut scratch, key, value) {
         Ok(true) => {}
@@ -119,6 +140,20 @@ impl Resolver<'_> {
 
     /// Applies one merged value; values that do not fit were reported by [`check_layer`].
     fn set(&self, pool: &mut NamedPool, key: &str, written: &str, value: &Value, own: bool) {
+        if key == SESSION {
+            if let Ok(entries) = parse::session_entries(value)
+                && let Value::Dict(_, dict) = value
+            {
+                for ((name, value), (folded, entry)) in dict.iter().zip(entries) {
+                    if let Ok(entry) = entry {
+                        let origin = self.origin(value, &format!("{written}.{name}"));
+                        pool.settings.session.insert(folded.clone(), entry);
+                        pool.session_sources.insert(folded, (origin, own));
+                    }
+                }
+            }
+            return;
+        }
         if let (Ok(true), Some(i)) = (parse::apply(&mut pool.settings, key, value), key_index(key))
         {
             pool.sources[i] = self.origin(value, written);
@@ -166,7 +201,7 @@ fn valid_name(name: &str) -> bool {
 fn suggest(key: &str) -> Option<String> {
     PoolSettings::KEYS
         .iter()
-        .chain(&["pools"])
+        .chain(&["pools", SESSION])
         .map(|known| (strsim::jaro_winkler(key, known), *known))
         .filter(|(score, _)| *score >= SUGGESTION_SIMILARITY)
         .max_by(|a, b| a.0.total_cmp(&b.0))

@@ -53,9 +53,15 @@ impl Secret {
     /// [`MAX_FILE_LEN`](Self::MAX_FILE_LEN) (no more is read). The error names
     /// `DB_PASSWORD_FILE` and the path, never the contents.
     pub fn read_file(path: &Path) -> Result<Secret, ConfigError> {
+        Self::read_file_named(path, "DB_PASSWORD_FILE")
+    }
+
+    /// [`read_file`](Self::read_file) for a file named by `named_by` (a variable or a key),
+    /// which errors name.
+    pub(crate) fn read_file_named(path: &Path, named_by: &str) -> Result<Secret, ConfigError> {
         use std::io::Read as _;
         let unreadable = |reason: String| ConfigError::Unreadable {
-            what: "the password file named by DB_PASSWORD_FILE".to_owned(),
+            what: format!("the password file named by {named_by}"),
             path: path.to_owned(),
             reason,
         };
@@ -66,7 +72,7 @@ impl Secret {
         if bytes.len() as u64 > Self::MAX_FILE_LEN {
             return Err(unreadable(format!(
                 "it is longer than {} bytes, too long for a password: check that \
-                 DB_PASSWORD_FILE names the password file",
+                 {named_by} names the password file",
                 Self::MAX_FILE_LEN
             )));
         }
@@ -79,9 +85,9 @@ impl Secret {
             }
         }
         if secret.is_empty() {
-            return Err(unreadable(
-                "it is empty: write the password into it, or unset DB_PASSWORD_FILE".to_owned(),
-            ));
+            return Err(unreadable(format!(
+                "it is empty: write the password into it, or unset {named_by}"
+            )));
         }
         Ok(Secret(secret))
     }

@@ -1,5 +1,6 @@
 //! The loaded, validated settings of every named pool, with provenance.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::lint::{self, Finding, LintContext};
@@ -43,6 +44,9 @@ pub(crate) struct NamedPool {
     /// Indexed like [`PoolSettings::KEYS`]: whether the value is the pool's own rather than
     /// the base's.
     pub(crate) own: Vec<bool>,
+    /// Each free server parameter (`session.<name>`): where it came from, and whether it is
+    /// the pool's own.
+    pub(crate) session_sources: BTreeMap<String, (Source, bool)>,
 }
 
 impl NamedPool {
@@ -66,20 +70,46 @@ impl NamedPool {
             settings,
             sources,
             own: vec![false; PoolSettings::KEYS.len()],
+            session_sources: BTreeMap::new(),
         }
     }
 
-    /// Where the value of `key` came from.
+    /// Reads the password from `password_file`, when one is set and readable (validation
+    /// reports one that is not): the password then comes from the file's source.
+    pub(crate) fn read_password_file(&mut self) {
+        let (Some(path), Some(file), Some(password)) = (
+            &self.settings.password_file,
+            key_index("password_file"),
+            key_index("password"),
+        ) else {
+            return;
+        };
+        if let Ok(secret) = crate::Secret::read_file_named(path, "password_file") {
+            self.settings.password = secret;
+            self.sources[password] = self.sources[file].clone();
+            self.own[password] = self.own[file];
+        }
+    }
+
+    /// Where the value of `key` (or `session.<name>`) came from.
     pub(crate) fn source(&self, key: &str) -> Option<&Source> {
-        key_index(key).map(|i| &self.sources[i])
+        match key.strip_prefix("session.") {
+            Some(name) => self.session_sources.get(name).map(|(source, _)| source),
+            None => key_index(key).map(|i| &self.sources[i]),
+        }
     }
 
     /// The key as the user would look for it: `pools.<name>.<key>` for a pool's own value,
     /// `<key>` for a base value.
     pub(crate) fn written_key(&self, key: &str) -> String {
-        match key_index(key) {
-            Some(i) if self.own[i] => format!("pools.{}.{key}", self.name),
-            _ => key.to_owned(),
+        let own = match key.strip_prefix("session.") {
+            Some(name) => self.session_sources.get(name).is_some_and(|(_, own)| *own),
+            None => key_index(key).is_some_and(|i| self.own[i]),
+        };
+        if own {
+            format!("pools.{}.{key}", self.name)
+        } else {
+            key.to_owned()
         }
     }
 }

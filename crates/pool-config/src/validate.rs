@@ -5,8 +5,9 @@
 
 use std::time::Duration;
 
+use crate::setting::show_duration;
 use crate::settings::NamedPool;
-use crate::{ConfigError, ConfigErrors, PgBouncerMode, Profile};
+use crate::{ConfigError, ConfigErrors, PgBouncerMode, Profile, Secret, Source};
 
 /// Connect and acquire timeouts below this cannot be met by a real network (HikariCP's floor).
 pub(crate) const MIN_WAIT: Duration = Duration::from_millis(250);
@@ -24,17 +25,16 @@ pub(crate) const MAX_STATEMENT_TIMEOUT: Duration = Duration::from_millis(i32::MA
 /// Adds every rule `pool` breaks to `errors`.
 pub(crate) fn check_pool(profile: Profile, pool: &NamedPool, errors: &mut ConfigErrors) {
     let s = &pool.settings;
+    let source = |key: &str| pool.source(key).cloned().unwrap_or(Source::Code);
     let invalid = |key: &str, expected: String| ConfigError::Invalid {
         key: pool.written_key(key),
         value: s.display_value(key),
-        origin: pool.source(key).cloned().unwrap_or(crate::Source::Code),
+        origin: source(key),
         expected,
     };
-    if s.max_connections == 0 {
-        errors.push(invalid(
-            "max_connections",
-            "a whole number of at least 1: a pool of 0 connections can never serve".to_owned(),
-        ));
+    // Each value in its own range, as its definition says.
+    for (key, expected) in s.range_errors() {
+        errors.push(invalid(key, expected));
     }
     // With max_connections = 0 already reported, a second error about min would be noise.
     if s.max_connections > 0 && s.min_connections > s.max_connections {
@@ -43,48 +43,9 @@ pub(crate) fn check_pool(profile: Profile, pool: &NamedPool, errors: &mut Config
             format!(
                 "at most max_connections ({} from {})",
                 s.max_connections,
-                pool.source("max_connections")
-                    .cloned()
-                    .unwrap_or(crate::Source::Code)
+                source("max_connections")
             ),
         ));
-    }
-    for (key, value) in [
-        ("connect_timeout", s.connect_timeout),
-        ("acquire_timeout", s.acquire_timeout),
-    ] {
-        if value < MIN_WAIT {
-            errors.push(invalid(
-                key,
-                "a duration of at least 250ms, like \"2s\" or 2000 (milliseconds); 0 is not \
-                 allowed because every wait is bounded"
-                    .to_owned(),
-            ));
-        }
-    }
-    if s.max_connections > MAX_CONNECTIONS {
-        errors.push(invalid(
-            "max_connections",
-            format!("at most {MAX_CONNECTIONS}, the most any PostgreSQL server accepts"),
-        ));
-    }
-    for (key, value) in [
-        ("idle_timeout", s.idle_timeout),
-        ("connect_timeout", Some(s.connect_timeout)),
-        ("acquire_timeout", Some(s.acquire_timeout)),
-        ("max_lifetime", s.max_lifetime),
-        ("lifetime_jitter", Some(s.lifetime_jitter)),
-        ("query_timeout", s.query_timeout),
-        ("validate_after_idle", s.validate_after_idle),
-        ("keepalive_interval", s.keepalive_interval),
-        ("leak_detection_threshold", s.leak_detection_threshold),
-    ] {
-        if value.is_some_and(|d| d > LONGEST_DURATION) {
-            errors.push(invalid(
-                key,
-                "a duration of at most 365 days, like \"30m\" or 1800000 (milliseconds)".to_owned(),
-            ));
-        }
     }
     if let Some(lifetime) = s.max_lifetime
         && s.lifetime_jitter >= lifetime
@@ -95,31 +56,37 @@ pub(crate) fn check_pool(profile: Profile, pool: &NamedPool, errors: &mut Config
                 "a duration below max_lifetime ({} from {}): the jitter is taken off each \
                  connection's lifetime, so it must leave some; lower lifetime_jitter (0 is \
                  allowed) or raise max_lifetime",
-                crate::pool_settings::show_duration(lifetime),
-                pool.source("max_lifetime")
-                    .cloned()
-                    .unwrap_or(crate::Source::Code)
+                show_duration(lifetime),
+                source("max_lifetime")
             ),
         ));
     }
-    if let Some(statement) = s.statement_timeout
-        && (statement > MAX_STATEMENT_TIMEOUT || statement < Duration::from_millis(1))
-    {
-        errors.push(invalid(
-            "statement_timeout",
-            "0 (off) or a duration from 1ms to 2147483647ms (about 24.8 days), the range the \
-             server accepts: the server counts whole milliseconds, so less than 1ms would turn \
-             it off"
-                .to_owned(),
-        ));
+    if s.pgbouncer == Some(PgBouncerMode::Transaction) {
+        for key in s.session_keys_set() {
+            let parameter = key.strip_prefix("session.").unwrap_or(&key);
+            errors.push(invalid(
+                &key,
+                format!(
+                    "unset (0, \"off\" or \"\") when pgbouncer = \"transaction\" (from {}): \
+                     PgBouncer rejects it as a startup option, and a SET would stay on a \
+                     server connection that other clients' transactions share; set it on the \
+                     role instead (ALTER ROLE … SET {parameter} = …), or use pgbouncer = \
+                     \"session\"",
+                    source("pgbouncer")
+                ),
+            ));
+        }
     }
-    if s.pgbouncer == Some(PgBouncerMode::Transaction) && s.statement_timeout.is_some() {
-        errors.push(invalid(
-            "statement_timeout",
-            "0 (off) when pgbouncer = \"transaction\": PgBouncer rejects it as a startup option; \
-             set it on the role instead (ALTER ROLE … SET statement_timeout = '30s')"
-                .to_owned(),
-        ));
+    if let Some(path) = &s.password_file
+        && let Err(error) = Secret::read_file_named(path, &pool.written_key("password_file"))
+    {
+        errors.push(match error {
+            ConfigError::Unreadable { reason, .. } => invalid(
+                "password_file",
+                format!("a readable file holding the password ({reason})"),
+            ),
+            other => other,
+        });
     }
     if let Err(expected) = s.hosts() {
         // An empty entry is the host's fault; a count that does not pair up, the port's.
@@ -132,8 +99,8 @@ pub(crate) fn check_pool(profile: Profile, pool: &NamedPool, errors: &mut Config
             key,
             format!(
                 "{expected} (host from {}, port from {})",
-                pool.source("host").cloned().unwrap_or(crate::Source::Code),
-                pool.source("port").cloned().unwrap_or(crate::Source::Code)
+                source("host"),
+                source("port")
             ),
         ));
     }
@@ -144,7 +111,7 @@ pub(crate) fn check_pool(profile: Profile, pool: &NamedPool, errors: &mut Config
             ("username", s.username.is_empty(), "DB_USERNAME"),
             (
                 "password",
-                s.password.is_empty(),
+                s.password.is_empty() && s.password_file.is_none(),
                 "DB_PASSWORD or DB_PASSWORD_FILE",
             ),
         ] {

@@ -46,7 +46,7 @@ fn lifetime_jitter_is_documented_as_taken_off_the_lifetime() {
         ("README.md", readme_row("lifetime_jitter")),
         (
             "src/pool_settings.rs",
-            documented(&read("src/pool_settings.rs"), "pub lifetime_jitter"),
+            documented(&read("src/pool_settings.rs"), "lifetime_jitter:"),
         ),
         (
             "config/default.toml",
@@ -82,5 +82,38 @@ fn development_sizes_without_a_profile_are_a_deliberate_difference() {
     assert!(
         entry.contains("10 / 2") && entry.contains("20 / 5"),
         "the entry names both sizes: {entry}"
+    );
+}
+
+/// Where the generated settings table starts and ends in the README.
+const TABLE_START: &str = "<!-- settings table: generated from PoolSettings::SETTINGS -->\n";
+const TABLE_END: &str = "<!-- end of settings table -->";
+
+#[test]
+fn the_readme_settings_table_is_generated_from_the_definitions() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("README.md");
+    let readme = read("README.md");
+    let start = readme
+        .find(TABLE_START)
+        .expect("the README marks its settings table")
+        + TABLE_START.len();
+    let end = readme[start..]
+        .find(TABLE_END)
+        .expect("the table's end marker")
+        + start;
+    let expected = pool_config::PoolSettings::reference_table();
+    if readme[start..end] == expected {
+        return;
+    }
+    if std::env::var_os("UPDATE_README").is_some() {
+        let updated = format!("{}{expected}{}", &readme[..start], &readme[end..]);
+        std::fs::write(&path, updated).expect("write the README");
+        return;
+    }
+    panic!(
+        "the settings table in {} is out of date; regenerate it with\n  \
+         UPDATE_README=1 cargo nextest run -p pool-config --test loading \
+         the_readme_settings_table_is_generated\nor paste:\n{expected}",
+        path.display()
     );
 }

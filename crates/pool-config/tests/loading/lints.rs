@@ -356,6 +356,7 @@ fn pgbouncer_transaction_mode_explains_what_works() {
     let env = [
         ("SERVIO_POOL_PGBOUNCER", "transaction"),
         ("SERVIO_POOL_STATEMENT_TIMEOUT", "0"),
+        ("SERVIO_POOL_IDLE_IN_TRANSACTION_SESSION_TIMEOUT", "0"),
     ];
     assert_finding(
         "production",

@@ -61,7 +61,19 @@ pub(super) fn side_by_side(reports: &[ProfileReport]) -> String {
             let _ = write!(out, " {} |", title(report));
         }
         let _ = write!(out, "\n|---|{}\n", "---|".repeat(reports.len()));
-        for key in PoolSettings::KEYS {
+        let mut keys: Vec<String> = Vec::new();
+        for settings in reports.iter().filter_map(|r| r.settings.as_ref()) {
+            for key in settings
+                .pool(pool)
+                .map(PoolSettings::shown_keys)
+                .unwrap_or_default()
+            {
+                if !keys.contains(&key) {
+                    keys.push(key);
+                }
+            }
+        }
+        for key in &keys {
             let _ = write!(out, "| `{key}` |");
             for report in reports {
                 let value = match &report.settings {

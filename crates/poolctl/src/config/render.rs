@@ -25,18 +25,23 @@ pub(super) fn shown_value(settings: &Settings, pool: &str, key: &str) -> String 
     }
 }
 
-/// Each setting of `pool` as (key, value as shown, source as shown), in documentation order.
-pub(super) fn rows<'a>(
-    settings: &'a Settings,
-    pool: &'a str,
-) -> impl Iterator<Item = (&'static str, String, String)> + 'a {
-    PoolSettings::KEYS.into_iter().map(move |key| {
-        let source = settings
-            .source_of(pool, key)
-            .map(ToString::to_string)
-            .unwrap_or_default();
-        (key, shown_value(settings, pool, key), source)
-    })
+/// Each setting of `pool` as (key, value as shown, source as shown), in documentation order,
+/// then each free server parameter (`session.<name>`).
+pub(super) fn rows(settings: &Settings, pool: &str) -> Vec<(String, String, String)> {
+    let keys = settings
+        .pool(pool)
+        .map(PoolSettings::shown_keys)
+        .unwrap_or_default();
+    keys.into_iter()
+        .map(|key| {
+            let source = settings
+                .source_of(pool, &key)
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            let value = shown_value(settings, pool, &key);
+            (key, value, source)
+        })
+        .collect()
 }
 
 /// The name a report goes by: its profile, or `profile` when it could not be chosen.
@@ -69,13 +74,16 @@ pub(super) fn text(reports: &[ProfileReport]) -> String {
             for name in settings.pool_names() {
                 let _ = writeln!(out, "\npool {name}");
                 // A value with a note (not in effect, and why) runs past the column.
-                let width = rows(settings, name)
+                let rows = rows(settings, name);
+                let key_width = rows.iter().map(|(key, ..)| key.len()).max().unwrap_or(0);
+                let width = rows
+                    .iter()
                     .map(|(_, value, _)| value.chars().count())
                     .filter(|width| *width <= MAX_VALUE_WIDTH)
                     .max()
                     .unwrap_or(0);
-                for (key, value, source) in rows(settings, name) {
-                    let _ = writeln!(out, "  {key:<24}  {value:<width$}  {source}");
+                for (key, value, source) in rows {
+                    let _ = writeln!(out, "  {key:<key_width$}  {value:<width$}  {source}");
                 }
             }
         }
@@ -174,13 +182,19 @@ fn profile_json(report: &ProfileReport, check: bool) -> Value {
             .pools()
             .map(|(name, pool)| {
                 let typed = serde_json::to_value(pool).unwrap_or_default();
-                let values: Vec<Value> = PoolSettings::KEYS
+                let values: Vec<Value> = pool
+                    .shown_keys()
                     .iter()
                     .map(|key| {
+                        let key = key.as_str();
                         let source = settings.source_of(name, key);
+                        let typed = match key.strip_prefix("session.") {
+                            Some(parameter) => typed["session"][parameter].clone(),
+                            None => typed[key].clone(),
+                        };
                         json!({
                             "key": key,
-                            "value": if source == Some(&Source::Unset) { Value::Null } else { typed[key].clone() },
+                            "value": if source == Some(&Source::Unset) { Value::Null } else { typed },
                             "source": source.map(ToString::to_string),
                             "origin": source,
                             "in_effect": pool.not_in_effect(key).is_none(),
