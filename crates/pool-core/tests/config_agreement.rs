@@ -91,6 +91,8 @@ fn generate(rng: &mut fastrand::Rng, bounds: &[u64]) -> Vec<(String, String)> {
         "keepalive_interval",
         "leak_detection_threshold",
         "statement_timeout",
+        "lock_timeout",
+        "idle_in_transaction_session_timeout",
     ] {
         let value = if rng.u8(0..8) == 0 {
             "off".to_owned()
@@ -129,6 +131,12 @@ fn generate(rng: &mut fastrand::Rng, bounds: &[u64]) -> Vec<(String, String)> {
     set(rng, "port", port);
     let attrs = pick(rng, &["any", "read-write", "primary", "prefer-standby"]).to_owned();
     set(rng, "target_session_attrs", attrs);
+    let isolation = pick(rng, &["", "serializable", "read committed", "snapshot"]).to_owned();
+    set(rng, "default_transaction_isolation", isolation);
+    let search_path = pick(rng, &["", "app, public"]).to_owned();
+    set(rng, "search_path", search_path);
+    let parameter = pick(rng, &["work_mem", "client_encoding", "2fast"]);
+    set(rng, &format!("session__{parameter}"), "64MB".to_owned());
     for key in ["reset_on_release", "check_writable"] {
         let value = pick(rng, &["true", "false"]).to_owned();
         set(rng, key, value);

@@ -9,4 +9,5 @@ mod multi_host;
 mod precedence;
 mod profiles;
 mod redaction;
+mod session;
 mod support;
