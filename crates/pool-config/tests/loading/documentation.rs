@@ -5,12 +5,7 @@ use std::path::PathBuf;
 
 use pool_config::Profile;
 
-use crate::support::Fixture;
-
-fn read(relative: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(relative);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
-}
+use crate::support::{Fixture, read};
 
 /// The comment lines (`#`, `///`, `//`) right above the first line of `text` that starts
 /// with `line_start` (after indentation), plus that line: how a setting is documented where

@@ -4,6 +4,7 @@
 mod bad_input;
 mod documentation;
 mod environment;
+mod every_key;
 mod lints;
 mod multi_host;
 mod precedence;

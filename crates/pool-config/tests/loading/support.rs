@@ -109,3 +109,9 @@ pub(crate) fn assert_one_error(errors: &[String], parts: &[&str]) {
         "one error containing {parts:?} in {errors:#?}"
     );
 }
+
+/// A file of the crate (`README.md`) or, through `../../`, of the repository, as shipped.
+pub(crate) fn read(relative: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(relative);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
