@@ -66,8 +66,8 @@ pub(crate) fn session_entries(value: &Value) -> Result<Vec<SessionEntry>, String
         .collect())
 }
 
-/// Server parameters the driver sets itself and relies on, and those with a key of their own.
-const RESERVED: [(&str, &str); 13] = [
+/// Server parameters the driver sets itself and relies on, or that are not settings.
+const RESERVED: [(&str, &str); 5] = [
     (
         "client_encoding",
         "the driver speaks UTF8 and sets it itself",
@@ -81,28 +81,22 @@ const RESERVED: [(&str, &str); 13] = [
         "extra_float_digits",
         "the driver sets it so floats round-trip exactly",
     ),
-    ("application_name", "set `application_name` instead"),
-    ("statement_timeout", "set `statement_timeout` instead"),
-    ("search_path", "set `search_path` instead"),
-    ("lock_timeout", "set `lock_timeout` instead"),
-    (
-        "idle_in_transaction_session_timeout",
-        "set `idle_in_transaction_session_timeout` instead",
-    ),
-    (
-        "default_transaction_isolation",
-        "set `default_transaction_isolation` instead",
-    ),
-    (
-        "default_transaction_read_only",
-        "set `default_transaction_read_only` instead",
-    ),
-    ("timezone", "set `timezone` instead"),
     (
         "session_authorization",
         "log in as that user instead (`username`)",
     ),
 ];
+
+/// The key that sets server parameter `name` (any case), when one does.
+fn own_key(name: &str) -> Option<&'static str> {
+    PoolSettings::SETTINGS
+        .iter()
+        .find(|s| {
+            s.server_parameter()
+                .is_some_and(|p| p.eq_ignore_ascii_case(name))
+        })
+        .map(|s| s.key)
+}
 
 fn session_value(name: &str, value: &Value) -> Result<String, String> {
     let identifier = |part: &str| {
@@ -121,6 +115,11 @@ fn session_value(name: &str, value: &Value) -> Result<String, String> {
     let lower = name.to_ascii_lowercase();
     if let Some((_, why)) = RESERVED.iter().find(|(reserved, _)| *reserved == lower) {
         return Err(format!("a server parameter other than {name}: {why}"));
+    }
+    if let Some(key) = own_key(name) {
+        return Err(format!(
+            "a server parameter other than {name}: set `{key}` instead"
+        ));
     }
     let text = match value {
         Value::String(_, s) => s.clone(),

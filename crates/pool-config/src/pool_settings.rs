@@ -12,8 +12,8 @@ use serde::{Serialize, Serializer};
 use crate::host_port::split_hosts;
 use crate::setting::{
     Bouncer, Connections, Count, Flag, Isolation, Named, OptionalCount, OptionalPath, OptionalSpan,
-    Password, PortList, ServerTimeout, SessionFlag, SessionText, Span, Text, TransactionIsolation,
-    Wait, Waiters, define_settings,
+    Password, PortList, ServerTimeout, SessionFlag, SessionText, Setting, Span, Text,
+    TransactionIsolation, Wait, Waiters, define_settings,
 };
 use crate::settings::NamedPool;
 use crate::{
@@ -160,7 +160,7 @@ define_settings! {
         /// `application_name` reported to the server (visible in `pg_stat_activity`).
         /// Default: `servio-pool`, so operators can tell the pool's sessions apart.
         application_name: String as Text = "servio-pool".to_owned(),
-            Connection, "PgConnectOptions::application_name";
+            Connection, "server parameter application_name (PgConnectOptions::application_name)";
         /// A connection idle longer than this is checked with a round trip before it is handed
         /// out; `None` never checks.
         /// Default: 5 s: a connection used moments ago is trusted, an older one is verified.
@@ -475,12 +475,13 @@ fn default_by_profile(key: &str) -> String {
 /// The key of the free map of server parameters.
 pub(crate) const SESSION: &str = "session";
 
-/// The server parameter a session key sets.
+/// The server parameter a session key sets, as its definition names it.
 fn server_parameter(key: &str) -> &str {
-    match key {
-        "timezone" => "TimeZone",
-        key => key,
-    }
+    PoolSettings::SETTINGS
+        .iter()
+        .find(|s| s.key == key)
+        .and_then(Setting::server_parameter)
+        .unwrap_or(key)
 }
 
 impl Serialize for PoolSettings {

@@ -76,6 +76,13 @@ impl Setting {
         plain(self.doc.split_once("Default:").map_or("", |(_, why)| why))
     }
 
+    /// The server parameter it sets, when it sets one (`maps_to` of the form
+    /// `server parameter <name>`, or `application_name`).
+    pub fn server_parameter(&self) -> Option<&'static str> {
+        let name = self.maps_to.strip_prefix("server parameter ")?;
+        Some(name.split_whitespace().next().unwrap_or(name))
+    }
+
     /// The environment variable that overrides the base value.
     pub fn env_var(&self) -> String {
         format!("SERVIO_POOL_{}", self.key.to_ascii_uppercase())

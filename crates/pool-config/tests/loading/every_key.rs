@@ -119,7 +119,7 @@ fn every_key_is_parsed_validated_shown_documented_and_mapped() {
         // Mapped: onto pool-core (checked there against PoolOptions), or onto the server.
         assert!(!setting.maps_to.is_empty(), "{key} maps onto nothing");
         if setting.applies == Applies::Session && key != "statement_timeout" {
-            let parameter = setting.maps_to.trim_start_matches("server parameter ");
+            let parameter = setting.server_parameter().expect("a server parameter");
             assert!(
                 pool.session_parameters()
                     .iter()
