@@ -127,9 +127,10 @@ fn session_value(name: &str, value: &Value) -> Result<String, String> {
         Value::Num(..) => show(value),
         _ => String::new(),
     };
-    if text.trim().is_empty() {
+    if text.trim().is_empty() || text.chars().any(char::is_control) {
         return Err(
-            "a value for the server parameter: a non-empty string, a number or true/false"
+            "a value for the server parameter: a non-empty string without control characters, \
+             a number or true/false"
                 .to_owned(),
         );
     }

@@ -523,9 +523,13 @@ pub(crate) struct SessionText;
 
 impl Kind for SessionText {
     type Value = Option<String>;
-    const ACCEPTED: &'static str = "a string; \"\" leaves the server's (or the role's)";
+    const ACCEPTED: &'static str =
+        "a string without control characters; \"\" leaves the server's (or the role's)";
     fn parse(value: &Value) -> Result<Option<String>, String> {
-        let value = text(value)?;
+        let value = text(value).map_err(|_| Self::ACCEPTED.to_owned())?;
+        if value.chars().any(char::is_control) {
+            return Err(Self::ACCEPTED.to_owned());
+        }
         Ok((!value.trim().is_empty()).then_some(value))
     }
     fn show(value: &Option<String>) -> String {

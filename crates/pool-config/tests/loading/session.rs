@@ -120,6 +120,15 @@ fn parameters_the_driver_relies_on_and_bad_names_are_refused_with_the_reason() {
         ],
     );
     assert_one_error(&errors, &["`session.work_mem`", "a non-empty string"]);
+    let errors = Fixture::empty().errors(&[("SERVIO_POOL_SEARCH_PATH", "app\npublic")]);
+    assert_one_error(
+        &errors,
+        &[
+            "`search_path`",
+            "SERVIO_POOL_SEARCH_PATH",
+            "without control characters",
+        ],
+    );
     let errors =
         Fixture::empty().errors(&[("SERVIO_POOL_DEFAULT_TRANSACTION_ISOLATION", "snapshot")]);
     assert_one_error(
