@@ -98,6 +98,12 @@ fn own_key(name: &str) -> Option<&'static str> {
         .map(|s| s.key)
 }
 
+/// Checks one entry of a pool's server parameter map (as code may fill it): what is accepted
+/// when the name or value is refused.
+pub(crate) fn check_session_entry(name: &str, value: &str) -> Result<(), String> {
+    session_value(name, &Value::from(value.to_owned())).map(drop)
+}
+
 fn session_value(name: &str, value: &Value) -> Result<String, String> {
     let identifier = |part: &str| {
         part.chars()

@@ -538,6 +538,12 @@ impl Kind for SessionText {
     fn json(value: &Option<String>) -> Json {
         Json::String(value.clone().unwrap_or_default())
     }
+    fn check(value: &Option<String>) -> Option<String> {
+        value
+            .as_ref()
+            .filter(|v| v.chars().any(char::is_control))
+            .map(|_| Self::ACCEPTED.to_owned())
+    }
     fn server_value(value: &Option<String>) -> Option<String> {
         value.clone()
     }

@@ -36,6 +36,12 @@ pub(crate) fn check_pool(profile: Profile, pool: &NamedPool, errors: &mut Config
     for (key, expected) in s.range_errors() {
         errors.push(invalid(key, expected));
     }
+    // Server parameters set in code get the checks loading gives them.
+    for (name, value) in &s.session {
+        if let Err(expected) = crate::parse::check_session_entry(name, value) {
+            errors.push(invalid(&format!("session.{name}"), expected));
+        }
+    }
     // With max_connections = 0 already reported, a second error about min would be noise.
     if s.max_connections > 0 && s.min_connections > s.max_connections {
         errors.push(invalid(

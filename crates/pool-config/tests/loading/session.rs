@@ -142,6 +142,30 @@ fn parameters_the_driver_relies_on_and_bad_names_are_refused_with_the_reason() {
 }
 
 #[test]
+fn server_parameters_set_in_code_are_checked_as_loaded_ones_are() {
+    let mut settings = pool_config::PoolSettings::for_profile(Profile::Test);
+    settings
+        .session
+        .insert("client_encoding".to_owned(), "LATIN1".to_owned());
+    settings.search_path = Some("app\u{0}".to_owned());
+    let errors: Vec<String> = settings
+        .validate(Profile::Test)
+        .unwrap_err()
+        .errors()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_one_error(
+        &errors,
+        &[
+            "`session.client_encoding` = LATIN1",
+            "the driver speaks UTF8",
+        ],
+    );
+    assert_one_error(&errors, &["`search_path`", "without control characters"]);
+}
+
+#[test]
 fn session_settings_behind_transaction_pooling_are_refused_and_session_mode_carries_them() {
     let env = [
         ("SERVIO_POOL_STATEMENT_TIMEOUT", "0"),
