@@ -162,7 +162,8 @@ impl Settings {
     }
 
     /// The password file named by `DB_PASSWORD_FILE`, so a pool can re-read a rotated
-    /// password for new connections.
+    /// password for new connections. Each pool's own (a `password_file` key, or this one) is
+    /// [`PoolSettings::password_file`].
     pub fn password_file(&self) -> Option<&Path> {
         self.password_file.as_deref()
     }
