@@ -22,6 +22,9 @@ pub(crate) fn classify(error: &sqlx::Error) -> ErrorClass {
         sqlx::Error::Io(io) if io.get_ref().is_some_and(is_tls_setup_failure) => ErrorClass::Fatal,
         // sqlx's own TLS errors: unreadable certificates, a host name that cannot be
         // verified, a server refusing TLS under `require`.
+        // No password to log in with (an unreadable password file, a failing credentials
+        // provider): a refused login, reported at once and tried again at the backoff pace.
+        error if crate::pg::is_credentials_error(error) => ErrorClass::Authentication,
         sqlx::Error::Tls(_) | sqlx::Error::Configuration(_) => ErrorClass::Fatal,
         sqlx::Error::Io(_) | sqlx::Error::Protocol(_) => ErrorClass::Broken,
         _ => ErrorClass::Transient,

@@ -1,5 +1,6 @@
 //! Pool behaviour against a real PostgreSQL server (through pool-testkit).
 
+mod connect_checks;
 mod controls;
 mod hooks;
 mod lifecycle;
