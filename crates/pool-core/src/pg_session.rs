@@ -10,7 +10,8 @@
 //!   round trip. `DateStyle` and `client_encoding` are refused: sqlx reads dates and text in
 //!   the ones it asks for.
 //! - PgBouncer session mode: PgBouncer refuses startup options, so everything is set after
-//!   connect, in one `SELECT set_config(..), ..` round trip. PgBouncer resets the server
+//!   connect, in one `SELECT set_config(..), ..` round trip (`application_name` too:
+//!   PgBouncer passes a client's startup value on with `SET`, which `DISCARD ALL` undoes). PgBouncer resets the server
 //!   session (`server_reset_query`) when a client disconnects, so each new connection sets
 //!   them again, as it does here.
 //! - PgBouncer transaction mode: consecutive transactions run on different server
@@ -81,8 +82,7 @@ impl Session {
         None
     }
 
-    /// Every parameter but `application_name` (a startup parameter of sqlx's own), as
-    /// `(name, value)`, `statement_timeout` first.
+    /// Every parameter as `(name, value)`, `statement_timeout` first.
     fn all(&self) -> impl Iterator<Item = (&str, String)> {
         let timeout = self
             .statement_timeout
@@ -90,7 +90,6 @@ impl Session {
         timeout.into_iter().chain(
             self.parameters
                 .iter()
-                .filter(|(name, _)| !name.eq_ignore_ascii_case("application_name"))
                 .map(|(name, value)| (name.as_str(), value.clone())),
         )
     }
@@ -112,7 +111,13 @@ impl Session {
             .rfind(|(name, _)| name.eq_ignore_ascii_case("application_name"));
         let startup: Vec<(&str, String)> = match self.pgbouncer {
             Some(_) => Vec::new(),
-            None => self.all().filter(|(name, _)| !overridden(name)).collect(),
+            // `application_name` is a startup parameter of sqlx's own.
+            None => self
+                .all()
+                .filter(|(name, _)| {
+                    !overridden(name) && !name.eq_ignore_ascii_case("application_name")
+                })
+                .collect(),
         };
         if startup.is_empty() && application_name.is_none() {
             return None;
@@ -199,6 +204,11 @@ mod tests {
     fn pgbouncer_session_mode_sets_everything_after_connect_and_transaction_mode_refuses() {
         let s = session(&[("lock_timeout", "5s")], Some(PgBouncerMode::Session));
         assert!(s.startup(&PgConnectOptions::new_without_pgpass()).is_none());
+        let named = session(&[("application_name", "x")], Some(PgBouncerMode::Session));
+        assert_eq!(
+            named.after_connect()[1],
+            ("application_name", "x".to_owned())
+        );
         assert_eq!(
             s.after_connect(),
             [

@@ -1,14 +1,31 @@
 //! What a new connection is checked for, and set up with, before the pool hands it out:
-//! `check_writable` on connect.
+//! `check_writable` on connect, `statement_timeout` and session parameters, directly and
+//! behind PgBouncer.
 
 use std::error::Error as _;
 use std::time::Duration;
 
-use pool_testkit::TestDatabase;
+use pool_config::{PgBouncerMode, PoolSettings};
+use pool_core::{PgConnector, PoolOptions};
+use pool_testkit::{PgBouncer, PoolMode, TestDatabase};
 use sqlx::AssertSqlSafe;
 use tokio::time::Instant;
 
 use crate::{SLACK, build, settings_for};
+
+/// PgBouncer in `mode` in front of `db`, and settings that reach `db` through it with the
+/// `pgbouncer` setting on.
+pub(crate) async fn bounced(db: &TestDatabase, mode: PoolMode) -> (PgBouncer, PoolSettings) {
+    let bouncer = PgBouncer::start(db, mode).await.unwrap();
+    let mut settings = settings_for(db);
+    settings.host = bouncer.host().to_owned();
+    settings.port = bouncer.port().into();
+    settings.pgbouncer = Some(match mode {
+        PoolMode::Session => PgBouncerMode::Session,
+        _ => PgBouncerMode::Transaction,
+    });
+    (bouncer, settings)
+}
 
 /// The error and every source below it, in one line.
 pub(crate) fn chain(error: &pool_core::PoolError) -> String {
@@ -92,4 +109,147 @@ async fn check_writable_refuses_a_read_only_server_on_connect() {
         written.is_ok(),
         "a write on a connection checked on connect: {written:?}"
     );
+}
+
+/// The session parameters the tests set, and what `SHOW` gives for each: values with
+/// spaces, quotes, commas and a backslash, a parameter the driver sends itself (TimeZone)
+/// and one it has a startup parameter of its own for (application_name).
+const PARAMETERS: &[(&str, &str, &str)] = &[
+    (
+        "search_path",
+        r#""odd schema", public"#,
+        r#""odd schema", public"#,
+    ),
+    ("lock_timeout", "5s", "5s"),
+    ("idle_in_transaction_session_timeout", "1min", "1min"),
+    (
+        "default_transaction_isolation",
+        "repeatable read",
+        "repeatable read",
+    ),
+    ("default_transaction_read_only", "on", "on"),
+    ("TimeZone", "Europe/Paris", "Europe/Paris"),
+    ("work_mem", "8MB", "8MB"),
+    ("application_name", r"servio app\one", r"servio app\one"),
+];
+
+fn parameters() -> Vec<(String, String)> {
+    PARAMETERS
+        .iter()
+        .map(|(name, value, _)| ((*name).to_owned(), (*value).to_owned()))
+        .collect()
+}
+
+/// Asserts that every parameter (and `statement_timeout` = 10 s) is in effect on `conn`.
+async fn assert_in_effect(conn: &mut sqlx::PgConnection, when: &str) {
+    let expected = PARAMETERS
+        .iter()
+        .map(|(name, _, shown)| (*name, *shown))
+        .chain([("statement_timeout", "10s")]);
+    for (name, shown) in expected {
+        let value: String = sqlx::query_scalar("SELECT current_setting($1)")
+            .bind(name)
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        assert_eq!(value, shown, "{name} {when}");
+    }
+}
+
+/// A pool of one connection with the session parameters, then: in effect on the new
+/// connection, after it is reused, and after it is reused past the pool's own reset.
+async fn parameters_hold_on_reuse(settings: &mut PoolSettings) {
+    settings.max_connections = 1;
+    settings.statement_timeout = Some(Duration::from_secs(10));
+    for reset in [false, true] {
+        settings.reset_on_release = reset;
+        let connector = PgConnector::from_settings(settings).session_parameters(parameters());
+        connector.check().unwrap();
+        let pool = PoolOptions::from_settings(settings)
+            .name("session-parameters")
+            .build(connector)
+            .unwrap();
+        for when in ["on a new connection", "on a reused connection"] {
+            let mut conn = pool.acquire().await.unwrap();
+            assert_in_effect(&mut conn, &format!("{when} (reset_on_release = {reset})")).await;
+        }
+        assert_eq!(pool.stats().created, 1, "reused, not replaced");
+    }
+}
+
+#[tokio::test]
+async fn session_parameters_are_in_effect_on_a_direct_server() {
+    let db = TestDatabase::create().await.unwrap();
+    sqlx::raw_sql(r#"CREATE SCHEMA "odd schema""#)
+        .execute(&mut db.admin_connection().await.unwrap())
+        .await
+        .unwrap();
+    parameters_hold_on_reuse(&mut settings_for(&db)).await;
+}
+
+#[tokio::test]
+async fn session_parameters_are_in_effect_behind_pgbouncer_session_mode() {
+    let db = TestDatabase::create().await.unwrap();
+    let (_bouncer, mut settings) = bounced(&db, PoolMode::Session).await;
+    parameters_hold_on_reuse(&mut settings).await;
+}
+
+#[tokio::test]
+async fn statement_timeout_is_in_effect_behind_pgbouncer_session_mode() {
+    let db = TestDatabase::create().await.unwrap();
+    let (_bouncer, mut settings) = bounced(&db, PoolMode::Session).await;
+    settings.statement_timeout = Some(Duration::from_millis(1500));
+    settings.max_connections = 1;
+    let pool = build("bouncer-statement-timeout", &settings);
+    for _ in 0..2 {
+        // A new client connection to PgBouncer, then one reused by the pool.
+        let mut conn = pool.acquire().await.unwrap();
+        let shown: String = sqlx::query_scalar("SHOW statement_timeout")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        assert_eq!(shown, "1500ms");
+    }
+}
+
+#[tokio::test]
+async fn session_parameters_are_refused_behind_pgbouncer_transaction_mode() {
+    let db = TestDatabase::create().await.unwrap();
+    let (_bouncer, settings) = bounced(&db, PoolMode::Transaction).await;
+    let connector = PgConnector::from_settings(&settings).session_parameter("lock_timeout", "5s");
+    let refused = connector.check().unwrap_err().to_string();
+    assert!(
+        refused.contains("lock_timeout") && refused.contains("transaction mode"),
+        "{refused}"
+    );
+    // Built anyway, the pool refuses every connect at once with the same reason.
+    let pool = PoolOptions::from_settings(&settings)
+        .name("bouncer-refused")
+        .build(connector)
+        .unwrap();
+    let started = Instant::now();
+    let error = pool.acquire().await.unwrap_err();
+    assert!(
+        started.elapsed() < settings.acquire_timeout,
+        "reported at once, not after the acquire timeout"
+    );
+    let text = chain(&error);
+    assert!(text.contains("transaction mode"), "{text}");
+}
+
+#[tokio::test]
+async fn parameters_the_driver_depends_on_are_refused() {
+    let db = TestDatabase::create().await.unwrap();
+    let settings = settings_for(&db);
+    for name in ["DateStyle", "client_encoding"] {
+        let error = PgConnector::from_settings(&settings)
+            .session_parameter(name, "SQL_ASCII")
+            .check()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains(name) && error.contains("driver depends on"),
+            "{error}"
+        );
+    }
 }

@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
-use pool_config::PgBouncerMode;
 use pool_core::{CloseReason, PgConnector, PoolOptions};
-use pool_testkit::{PgBouncer, PoolMode, TestDatabase};
+use pool_testkit::{PoolMode, TestDatabase};
 use sqlx::AssertSqlSafe;
 
+use crate::connect_checks::bounced;
 use crate::{build, settings_for};
 
 #[tokio::test]
@@ -113,11 +113,7 @@ async fn check_writable_retires_connections_to_a_server_that_turned_read_only() 
 #[tokio::test]
 async fn pgbouncer_transaction_mode_connects_without_startup_options() {
     let db = TestDatabase::create().await.unwrap();
-    let bouncer = PgBouncer::start(&db, PoolMode::Transaction).await.unwrap();
-    let mut settings = settings_for(&db);
-    settings.host = bouncer.host().to_owned();
-    settings.port = bouncer.port().into();
-    settings.pgbouncer = Some(PgBouncerMode::Transaction);
+    let (_bouncer, mut settings) = bounced(&db, PoolMode::Transaction).await;
     settings.statement_timeout = Some(Duration::from_secs(30));
     let pool = build("bouncer", &settings);
     // PgBouncer refuses an `options` startup parameter: connecting proves none was sent.
