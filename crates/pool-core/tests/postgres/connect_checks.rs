@@ -11,6 +11,7 @@ use pool_testkit::{PgBouncer, PoolMode, TestDatabase};
 use sqlx::AssertSqlSafe;
 use tokio::time::Instant;
 
+use crate::credentials::acquire_within;
 use crate::{SLACK, build, settings_for};
 
 /// PgBouncer in `mode` in front of `db`, and settings that reach `db` through it with the
@@ -91,17 +92,7 @@ async fn check_writable_refuses_a_read_only_server_on_connect() {
         .execute(&mut admin)
         .await
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut conn = loop {
-        match pool.acquire().await {
-            Ok(conn) => break conn,
-            Err(error) if Instant::now() < deadline => {
-                let _ = error;
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            Err(error) => panic!("the pool never reconnected: {}", chain(&error)),
-        }
-    };
+    let mut conn = acquire_within(&pool, Duration::from_secs(10)).await;
     let written = sqlx::query("INSERT INTO t VALUES (1)")
         .execute(&mut *conn)
         .await;

@@ -2,6 +2,7 @@
 
 mod connect_checks;
 mod controls;
+mod credentials;
 mod hooks;
 mod lifecycle;
 mod listen;
