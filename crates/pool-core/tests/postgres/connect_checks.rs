@@ -244,3 +244,29 @@ async fn parameters_the_driver_depends_on_are_refused() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_parameter_the_server_refuses_fails_the_acquire_at_once_naming_it() {
+    let db = TestDatabase::create().await.unwrap();
+    let settings = settings_for(&db);
+    // One refused in the startup packet, one by the `set_config` after connect.
+    for (name, value) in [("lock_timeout", "soon"), ("TimeZone", "Mars/Olympus_Mons")] {
+        let connector = PgConnector::from_settings(&settings).session_parameter(name, value);
+        let pool = PoolOptions::from_settings(&settings)
+            .name("refused-parameter")
+            .build(connector)
+            .unwrap();
+        let started = Instant::now();
+        let error = pool.acquire().await.unwrap_err();
+        let text = chain(&error);
+        assert!(
+            text.contains(&name.to_lowercase()) || text.contains(name),
+            "{text}"
+        );
+        assert!(text.contains(value), "{text}");
+        assert!(
+            started.elapsed() < settings.acquire_timeout,
+            "reported at once, not after the acquire timeout: {text}"
+        );
+    }
+}
