@@ -244,6 +244,8 @@ impl PoolOptions {
 
     /// Retire connections to a server that turned read-only (validation checks it;
     /// SQLSTATE 25006 seen by `run` or the executor retires the connection). Default: off.
+    /// The check on connect is the connector's (`PgConnector::check_writable`);
+    /// `from_settings` turns both on.
     pub fn check_writable(mut self, on: bool) -> Self {
         self.check_writable = on;
         self

@@ -1,6 +1,7 @@
 //! `PgConnector`: PostgreSQL connections through sqlx's `PgConnection`.
 
 use std::fmt;
+use std::path::Path;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -13,8 +14,10 @@ use sqlx::{ConnectOptions, Connection, PgConnection, Row};
 use crate::connector::{Connected, ConnectionMeta, Connector, ErrorClass};
 use crate::error::PoolError;
 use crate::options::PoolOptions;
+use crate::pg_credentials::{Credentials, CredentialsError, CredentialsProvider, PasswordFile};
 use crate::pg_error::classify;
-use crate::pg_route::{Route, WRITABLE_CHECK};
+use crate::pg_route::Route;
+use crate::pg_session::Session;
 use crate::pool::Pool;
 
 /// Runs on every new connection before the pool hands it out (e.g. `SET search_path`).
@@ -43,9 +46,10 @@ pub struct PgConnector {
     after_connect: Option<AfterConnect>,
     before_acquire: Option<ConnectionHook>,
     after_release: Option<ConnectionHook>,
-    check_writable: bool,
     track_backend_pid: bool,
     route: Route,
+    session: Session,
+    credentials: Credentials,
 }
 
 impl fmt::Debug for PgConnector {
@@ -57,13 +61,17 @@ impl fmt::Debug for PgConnector {
             .field("database", &options.get_database())
             .field("username", &options.get_username())
             .field("application_name", &options.get_application_name())
-            .field("check_writable", &self.check_writable)
+            .field("check_writable", &self.route.writable)
             .field(
                 "servers",
                 &self.route.hosts.iter().map(|(_, a)| a).collect::<Vec<_>>(),
             )
             .field("target_session_attrs", &self.route.target)
             .field("load_balance_hosts", &self.route.load_balance)
+            .field("pgbouncer", &self.session.pgbouncer)
+            .field("statement_timeout", &self.session.statement_timeout)
+            .field("session_parameters", &self.session.parameters)
+            .field("credentials", &self.credentials)
             .finish_non_exhaustive()
     }
 }
@@ -76,7 +84,6 @@ impl PgConnector {
             after_connect: None,
             before_acquire: None,
             after_release: None,
-            check_writable: false,
             track_backend_pid: true,
             route: Route::new(
                 Vec::new(),
@@ -84,12 +91,17 @@ impl PgConnector {
                 pool_config::LoadBalanceHosts::Disable,
                 Duration::MAX,
             ),
+            session: Session::default(),
+            credentials: Credentials::default(),
         }
     }
 
     /// A connector for one pool's settings: host, port, database, user, password, TLS,
-    /// `application_name`, `statement_timeout` as a startup option (none of it in PgBouncer
-    /// mode; transaction mode also turns the statement cache off) and `check_writable`.
+    /// `application_name`, `statement_timeout` (see [`statement_timeout`]), `pgbouncer`
+    /// (see [`pgbouncer`]) and `check_writable`.
+    ///
+    /// [`statement_timeout`]: PgConnector::statement_timeout
+    /// [`pgbouncer`]: PgConnector::pgbouncer
     ///
     /// TLS follows [`PoolSettings::effective_ssl_mode`]: `require` with an `ssl_root_cert`
     /// verifies the certificate chain as `verify-ca`, as libpq does, rather than trusting any
@@ -102,20 +114,23 @@ impl PgConnector {
     /// `target_session_attrs` is skipped. Host and port lists that do not pair up (which
     /// validation refuses) leave the first host alone.
     pub fn from_settings(settings: &PoolSettings) -> Self {
-        let mut connector = PgConnector::new(Self::connect_options_from(settings));
-        connector.check_writable = settings.check_writable;
+        let mut connector = PgConnector::new(Self::connect_options_from(settings))
+            .statement_timeout(settings.statement_timeout)
+            .pgbouncer(settings.pgbouncer);
+        // wired at merge: session_parameters, password_file
         connector.route = Route::new(
             settings.hosts().unwrap_or_default(),
             settings.target_session_attrs,
             settings.load_balance_hosts,
             settings.connect_timeout,
         );
-        // In transaction mode the server process changes between transactions: no pid to cancel.
-        connector.track_backend_pid = settings.pgbouncer != Some(PgBouncerMode::Transaction);
+        connector.route.writable = settings.check_writable;
         connector
     }
 
-    /// The sqlx connect options for one pool's settings (see [`from_settings`]).
+    /// The sqlx connect options for one pool's settings (see [`from_settings`]), without
+    /// what the connector adds per connect (`statement_timeout`, session parameters, a
+    /// password from a file or provider).
     ///
     /// They hold the password, and their `Debug` prints it: never log them.
     ///
@@ -143,21 +158,114 @@ impl PgConnector {
         if let Some(cert) = &settings.ssl_root_cert {
             options = options.ssl_root_cert(cert);
         }
-        if let Some(mode) = settings.pgbouncer {
-            // PgBouncer rejects unknown startup parameters: statement_timeout then belongs on
-            // the role.
-            options = options.extra_float_digits(None);
-            // In transaction mode a cached statement may live on another server connection.
-            // Session mode keeps the cache: with it off, sqlx still names every statement and
-            // never closes it, so each query would leave one behind on the server.
-            if mode == PgBouncerMode::Transaction {
-                options = options.statement_cache_capacity(0);
-            }
-        } else if let Some(timeout) = settings.statement_timeout {
-            options =
-                options.options([("statement_timeout", format!("{}ms", timeout.as_millis()))]);
+        match settings.pgbouncer {
+            Some(mode) => behind_pgbouncer(options, mode),
+            None => options,
         }
-        options
+    }
+
+    /// `statement_timeout` for every new connection: a startup option on a direct server
+    /// (no round trip); behind PgBouncer in session mode, which refuses startup options, set
+    /// after connect (one round trip); behind transaction mode it cannot apply (set it on
+    /// the role instead). Default: none (the server's).
+    pub fn statement_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.session.statement_timeout = timeout;
+        self
+    }
+
+    /// The server is reached through PgBouncer in this mode: no startup options (PgBouncer
+    /// refuses them; `statement_timeout` and session parameters are set after connect in
+    /// session mode), and in transaction mode no statement cache and no backend pid to
+    /// cancel. Adjusts the current connect options; [`set_connect_options`] replaces them as
+    /// given. Default: `None` (a direct server).
+    ///
+    /// [`set_connect_options`]: PgConnector::set_connect_options
+    pub fn pgbouncer(mut self, mode: Option<PgBouncerMode>) -> Self {
+        self.session.pgbouncer = mode;
+        // In transaction mode the server process changes between transactions: no pid to cancel.
+        self.track_backend_pid = mode != Some(PgBouncerMode::Transaction);
+        if let Some(mode) = mode {
+            let options = self
+                .options
+                .get_mut()
+                .unwrap_or_else(PoisonError::into_inner);
+            *options = Arc::new(behind_pgbouncer((**options).clone(), mode));
+        }
+        self
+    }
+
+    /// Sets server parameter `name` to `value` on every new connection (`search_path`,
+    /// `lock_timeout`, `idle_in_transaction_session_timeout`, `work_mem`, …): as a startup
+    /// option on a direct server (no round trip; `TimeZone` and `extra_float_digits`, which
+    /// the driver sends itself, in one round trip after connect), set after connect behind
+    /// PgBouncer in session mode, refused behind transaction mode. `DateStyle` and
+    /// `client_encoding` are refused (the driver depends on them). A refused parameter
+    /// fails [`check`](PgConnector::check) and every connect with the reason.
+    pub fn session_parameter(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.session.parameters.push((name.into(), value.into()));
+        self
+    }
+
+    /// [`session_parameter`](PgConnector::session_parameter) for each `(name, value)`.
+    pub fn session_parameters<I>(mut self, parameters: I) -> Self
+    where
+        I: IntoIterator<Item = (String, String)>,
+    {
+        self.session.parameters.extend(parameters);
+        self
+    }
+
+    /// Reads the password from `path` at every connect, again only when the file changed
+    /// (its modification time, length or inode; one `stat` per connect otherwise), less one
+    /// trailing newline: a Kubernetes secret or Vault agent rotation reaches new connections
+    /// without a restart. An unreadable or empty file fails the connect with a
+    /// [`CredentialsError`] naming the path, never the contents. Replaces the options'
+    /// password and any [`credentials`](PgConnector::credentials) provider.
+    pub fn password_file(mut self, path: impl AsRef<Path>) -> Self {
+        self.credentials = Credentials::File(Arc::new(PasswordFile::new(path.as_ref())));
+        self
+    }
+
+    /// Calls `provider` on every connect for the password (a short-lived token, e.g. cloud
+    /// IAM database authentication), bounded by the connect timeout. Its error, or no
+    /// answer in time, fails that connect with a [`CredentialsError`], reported at once as a
+    /// refused login. Replaces the options' password and any
+    /// [`password_file`](PgConnector::password_file).
+    ///
+    /// ```
+    /// # use pool_core::PgConnector;
+    /// # use pool_config::Secret;
+    /// # fn demo(connector: PgConnector) -> PgConnector {
+    /// connector.credentials(|| Box::pin(async { Ok(Secret::new(fetch_token()?)) }))
+    /// # }
+    /// # fn fetch_token() -> Result<String, std::io::Error> { Ok(String::new()) }
+    /// ```
+    pub fn credentials<F>(mut self, provider: F) -> Self
+    where
+        F: Fn() -> BoxFuture<'static, Result<pool_config::Secret, crate::ProviderError>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        let provider: CredentialsProvider = Arc::new(provider);
+        self.credentials = Credentials::Provider(provider);
+        self
+    }
+
+    /// Whether the session parameters can apply (see
+    /// [`session_parameter`](PgConnector::session_parameter)).
+    ///
+    /// # Errors
+    /// [`PoolError::InvalidOption`] for the `session` setting, naming the parameter, its
+    /// value and why.
+    pub fn check(&self) -> Result<(), PoolError> {
+        match self.session.refusal() {
+            Some(message) => Err(PoolError::InvalidOption {
+                setting: "session",
+                message,
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Runs `hook` on every new connection before it is handed out; an error fails that
@@ -214,10 +322,13 @@ impl PgConnector {
         self
     }
 
-    /// Validation also checks the server is writable (SQLSTATE 25006 otherwise), so
-    /// connections to a server that turned read-only are retired. Default: off.
+    /// Refuses read-only servers: every new connection is checked on connect (one round
+    /// trip), and a read-only server (a standby, or `default_transaction_read_only = on`)
+    /// fails the connect, or with several hosts is skipped as `target_session_attrs =
+    /// read-write` skips it; validation of an idle connection checks it again (SQLSTATE 25006
+    /// otherwise), so connections to a server that turned read-only are retired. Default: off.
     pub fn check_writable(mut self, on: bool) -> Self {
-        self.check_writable = on;
+        self.route.writable = on;
         self
     }
 
@@ -262,7 +373,9 @@ impl PgConnector {
     /// # Cancel safety
     /// Cancel safe: dropping the future drops the half-open connection.
     pub async fn connect_as(&self, application_name: &str) -> Result<PgConnection, sqlx::Error> {
-        let options = (*self.current()).clone().application_name(application_name);
+        let options = (*self.login_options().await?)
+            .clone()
+            .application_name(application_name);
         if self.route.is_trivial() {
             return options.connect().await;
         }
@@ -276,11 +389,51 @@ impl PgConnector {
     }
 
     /// Rotates the password new connections use (e.g. re-read from `DB_PASSWORD_FILE`);
-    /// open connections are kept.
+    /// open connections are kept. A [`password_file`](PgConnector::password_file) or
+    /// [`credentials`](PgConnector::credentials) provider takes precedence over it.
     pub fn set_password(&self, password: &str) {
         let mut guard = self.options.write().unwrap_or_else(PoisonError::into_inner);
         *guard = Arc::new((**guard).clone().password(password));
     }
+
+    /// The options for the next login: the current ones with the password from the file
+    /// or provider and the session's startup options (cloned only when they add anything).
+    async fn login_options(&self) -> Result<Arc<PgConnectOptions>, sqlx::Error> {
+        if let Some(refusal) = self.session.refusal() {
+            return Err(sqlx::Error::Configuration(refusal.into()));
+        }
+        let bound = self.route.per_host.saturating_sub(self.route.margin());
+        let password = (self.credentials.password(bound).await)
+            .map_err(|e| sqlx::Error::Configuration(Box::new(e)))?;
+        let current = self.current();
+        let startup = self.session.startup(&current);
+        if startup.is_none() && password.is_none() {
+            return Ok(current);
+        }
+        let options = startup.unwrap_or_else(|| (*current).clone());
+        Ok(Arc::new(match password {
+            Some(password) => options.password(password.expose()),
+            None => options,
+        }))
+    }
+}
+
+/// `options` for a server behind PgBouncer in `mode`.
+fn behind_pgbouncer(options: PgConnectOptions, mode: PgBouncerMode) -> PgConnectOptions {
+    // PgBouncer rejects unknown startup parameters.
+    let options = options.extra_float_digits(None);
+    // In transaction mode a cached statement may live on another server connection.
+    // Session mode keeps the cache: with it off, sqlx still names every statement and
+    // never closes it, so each query would leave one behind on the server.
+    match mode {
+        PgBouncerMode::Transaction => options.statement_cache_capacity(0),
+        PgBouncerMode::Session => options,
+    }
+}
+
+/// Why a connect had no password, as the pool reports it: a refused login.
+pub(crate) fn is_credentials_error(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Configuration(e) if e.is::<CredentialsError>())
 }
 
 impl Connector for PgConnector {
@@ -288,12 +441,13 @@ impl Connector for PgConnector {
     type Error = sqlx::Error;
 
     async fn connect(&self) -> Result<Connected<PgConnection>, sqlx::Error> {
-        let options = self.current();
+        let options = self.login_options().await?;
         let (mut conn, server, fallback) = if self.route.is_trivial() {
             (options.connect().await?, None, false)
         } else {
             self.route.connect(&options).await?
         };
+        self.session.apply(&mut conn).await?;
         if let Some(hook) = &self.after_connect {
             hook(&mut conn).await?;
         }
@@ -327,8 +481,6 @@ impl Connector for PgConnector {
     async fn validate(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
         if let Some(check) = self.route.validation() {
             sqlx::raw_sql(check).execute(conn).await.map(drop)
-        } else if self.check_writable {
-            sqlx::raw_sql(WRITABLE_CHECK).execute(conn).await.map(drop)
         } else {
             conn.ping().await
         }
@@ -395,6 +547,8 @@ impl Connector for PgConnector {
             conn.clear_cached_statements().await?;
             sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await?;
             sqlx::raw_sql("DISCARD ALL").execute(&mut *conn).await?;
+            // What was set after connect is gone with it; startup options are not.
+            self.session.apply(conn).await?;
         }
         Ok(())
     }
@@ -408,9 +562,13 @@ impl Connector for PgConnector {
     }
 
     async fn cancel_on(&self, server: Option<usize>, backend_pid: i32) {
-        let options = self.route.options_for(&self.current(), server.unwrap_or(0));
         let cancelled = async {
-            let mut conn = options.connect().await?;
+            let options = self.login_options().await?;
+            let mut conn = self
+                .route
+                .options_for(&options, server.unwrap_or(0))
+                .connect()
+                .await?;
             let result = sqlx::query("SELECT pg_cancel_backend($1)")
                 .bind(backend_pid)
                 .execute(&mut conn)
@@ -441,9 +599,11 @@ impl Pool<PgConnector> {
                 message: reason,
             });
         }
+        let connector = PgConnector::from_settings(settings);
+        connector.check()?;
         PoolOptions::from_settings(settings)
             .name(name)
-            .build(PgConnector::from_settings(settings))
+            .build(connector)
     }
 }
 
@@ -491,14 +651,42 @@ mod tests {
         assert!(matches!(mode(&settings), PgSslMode::VerifyFull));
     }
 
-    #[test]
-    fn statement_timeout_is_a_startup_option_except_behind_pgbouncer() {
+    #[tokio::test]
+    async fn statement_timeout_is_a_startup_option_except_behind_pgbouncer() {
         let mut settings = PoolSettings::for_profile(Profile::Development);
-        let options = PgConnector::connect_options_from(&settings);
-        assert_eq!(options.get_options(), Some("-c statement_timeout=30000ms"));
-        settings.pgbouncer = Some(PgBouncerMode::Transaction);
-        let options = PgConnector::connect_options_from(&settings);
-        assert_eq!(options.get_options(), None);
+        let options = PgConnector::from_settings(&settings).login_options().await;
+        assert_eq!(
+            options.unwrap().get_options(),
+            Some("-c statement_timeout=30000ms")
+        );
+        for mode in [PgBouncerMode::Session, PgBouncerMode::Transaction] {
+            settings.pgbouncer = Some(mode);
+            let options = PgConnector::from_settings(&settings).login_options().await;
+            assert_eq!(options.unwrap().get_options(), None);
+        }
+    }
+
+    #[tokio::test]
+    async fn refused_session_parameters_fail_the_check_and_every_connect() {
+        let settings = PoolSettings::for_profile(Profile::Development);
+        let connector = PgConnector::from_settings(&settings)
+            .session_parameter("lock_timeout", "5s")
+            .pgbouncer(Some(PgBouncerMode::Transaction));
+        let error = connector.check().unwrap_err();
+        assert!(
+            matches!(
+                error,
+                PoolError::InvalidOption {
+                    setting: "session",
+                    ..
+                }
+            ),
+            "{error}"
+        );
+        assert!(error.to_string().contains("transaction mode"), "{error}");
+        let error = connector.connect().await.unwrap_err();
+        assert_eq!(classify(&error), ErrorClass::Fatal, "{error}");
+        assert!(error.to_string().contains("lock_timeout"), "{error}");
     }
 
     #[tokio::test]

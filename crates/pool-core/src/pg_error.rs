@@ -3,15 +3,19 @@
 
 use crate::connector::ErrorClass;
 
-/// Sorts an sqlx error by SQLSTATE: authentication (class 28), unknown database (3D000),
-/// read-only (25006), terminated backend (57P01); a TLS setup or certificate failure (unknown
-/// authority, wrong host name, a server without TLS under `require`) is fatal, since retrying
-/// cannot fix it; other I/O and protocol errors are broken connections; the rest transient.
+/// Sorts an sqlx error by SQLSTATE: authentication (class 28), unknown database (3D000) or
+/// a refused server parameter (42704, 22023, 42501), read-only (25006), terminated backend
+/// (57P01); a TLS setup or certificate failure (unknown authority, wrong host name, a server
+/// without TLS under `require`) is fatal, since retrying cannot fix it; other I/O and protocol errors are broken connections; the rest transient.
 pub(crate) fn classify(error: &sqlx::Error) -> ErrorClass {
     match error {
         sqlx::Error::Database(db) => match db.code().as_deref() {
             Some(code) if code.starts_with("28") => ErrorClass::Authentication,
             Some("3D000") => ErrorClass::Fatal,
+            // A session parameter the server refuses at login or at its `set_config` right
+            // after (unknown name, invalid value, not settable by the role): retrying the
+            // same parameters cannot help. On a query's error the class changes nothing.
+            Some("42704" | "22023" | "42501") => ErrorClass::Fatal,
             Some("25006") => ErrorClass::ReadOnly,
             // The server ended the session: terminated, crashed, or past
             // idle_in_transaction_session_timeout (25P03) or idle_session_timeout (57P05).
@@ -22,6 +26,9 @@ pub(crate) fn classify(error: &sqlx::Error) -> ErrorClass {
         sqlx::Error::Io(io) if io.get_ref().is_some_and(is_tls_setup_failure) => ErrorClass::Fatal,
         // sqlx's own TLS errors: unreadable certificates, a host name that cannot be
         // verified, a server refusing TLS under `require`.
+        // No password to log in with (an unreadable password file, a failing credentials
+        // provider): a refused login, reported at once and tried again at the backoff pace.
+        error if crate::pg::is_credentials_error(error) => ErrorClass::Authentication,
         sqlx::Error::Tls(_) | sqlx::Error::Configuration(_) => ErrorClass::Fatal,
         sqlx::Error::Io(_) | sqlx::Error::Protocol(_) => ErrorClass::Broken,
         _ => ErrorClass::Transient,

@@ -9,7 +9,8 @@
 //!
 //! sqlx 0.9 keeps the `in_hot_standby` and `default_transaction_read_only` the server reports
 //! at startup private, so the fit costs one round trip (a simple-protocol `SELECT`), and only
-//! when `target_session_attrs` is not `any`.
+//! when `target_session_attrs` is not `any` or `check_writable` is on (which then refuses a
+//! read-only server as `read-write` does, moving on to the next host).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,6 +38,8 @@ pub(crate) struct Route {
     /// How long a `prefer-standby` connection to a primary lives, so the pool goes back to a
     /// standby once one answers again.
     pub(crate) fallback_lifetime: Duration,
+    /// `check_writable`: a read-only server does not fit whatever the target.
+    pub(crate) writable: bool,
 }
 
 /// A server's role as the fit sees it.
@@ -86,12 +89,19 @@ impl Route {
             load_balance,
             per_host,
             fallback_lifetime: Duration::from_secs(30),
+            writable: false,
         }
     }
 
     /// Whether there is a choice of servers to make (several, or a kind to check).
     pub(crate) fn is_trivial(&self) -> bool {
-        self.hosts.is_empty() && self.target == TargetSessionAttrs::Any
+        self.hosts.is_empty() && self.target == TargetSessionAttrs::Any && !self.writable
+    }
+
+    /// How much earlier than the pool's bound on a connect the connector's own bounds end,
+    /// so their clearer error (or a fallback kept) arrives first.
+    pub(crate) fn margin(&self) -> Duration {
+        (self.per_host / 10).min(Duration::from_millis(100))
     }
 
     /// How many servers one connect may try.
@@ -143,7 +153,7 @@ impl Route {
             Ok(conn) => conn,
             Err(error) => return Tried::Missed(Miss::Failed(error)),
         };
-        if self.target == TargetSessionAttrs::Any {
+        if self.target == TargetSessionAttrs::Any && !self.writable {
             return Tried::Fits(conn);
         }
         let role = match role(&mut conn).await {
@@ -153,7 +163,8 @@ impl Route {
         if self.target == TargetSessionAttrs::PreferStandby && !role.in_recovery {
             return Tried::Fallback(conn);
         }
-        if self.target.accepts(role.in_recovery, role.read_only) {
+        let target_fits = self.target.accepts(role.in_recovery, role.read_only);
+        if target_fits && !(self.writable && role.read_only) {
             return Tried::Fits(conn);
         }
         // Not ours: a goodbye would only cost time; dropping the socket ends the session.
@@ -163,10 +174,14 @@ impl Route {
             (false, true) => "a read-only primary",
             (false, false) => "a read-write primary",
         };
+        let wanted = if target_fits {
+            "writable (check_writable = true)".to_owned()
+        } else {
+            self.target.to_string()
+        };
         Tried::Missed(Miss::Unfit(format!(
-            "server {} is {kind}, not {}",
+            "server {} is {kind}, not {wanted}",
             self.address(index, template),
-            self.target
         )))
     }
 
@@ -185,8 +200,7 @@ impl Route {
         // The pool bounds the whole connect by `per_host` per host, from a moment earlier:
         // the tries end a little before it, so a fallback kept early is still handed over.
         let budget = self.per_host.saturating_mul(self.attempts());
-        let margin = (self.per_host / 10).min(Duration::from_millis(100));
-        let end = tokio::time::Instant::now().checked_add(budget.saturating_sub(margin));
+        let end = tokio::time::Instant::now().checked_add(budget.saturating_sub(self.margin()));
         let mut fallback: Option<(usize, PgConnection)> = None;
         let mut misses = Vec::new();
         for index in order {
@@ -227,6 +241,9 @@ impl Route {
     /// connection is retired as read-only). `None`: a ping is enough.
     pub(crate) fn validation(&self) -> Option<&'static str> {
         match self.target {
+            TargetSessionAttrs::Any | TargetSessionAttrs::PreferStandby if self.writable => {
+                Some(WRITABLE_CHECK)
+            }
             TargetSessionAttrs::Any | TargetSessionAttrs::PreferStandby => None,
             TargetSessionAttrs::ReadWrite => Some(WRITABLE_CHECK),
             TargetSessionAttrs::Primary => Some(
@@ -264,8 +281,13 @@ fn no_server(misses: Vec<(Arc<str>, Miss)>, route: &Route) -> sqlx::Error {
             )),
         }
     }
+    let writable = if route.writable {
+        ", check_writable = true"
+    } else {
+        ""
+    };
     sqlx::Error::InvalidArgument(format!(
-        "no host could be used (target_session_attrs = {}): {}",
+        "no host could be used (target_session_attrs = {}{writable}): {}",
         route.target,
         reasons.join("; ")
     ))

@@ -98,6 +98,16 @@ impl PoolRegistry {
         }
     }
 
+    /// Rotates the password of the new connections of the pool named `name` only (pools
+    /// that log in as different roles); open connections are kept.
+    ///
+    /// # Errors
+    /// [`PoolError::UnknownPool`] listing the declared names when `name` is not one of them.
+    pub fn set_pool_password(&self, name: &str, password: &Secret) -> Result<(), PoolError> {
+        self.get(name)?.connector().set_password(password.expose());
+        Ok(())
+    }
+
     /// Fail-fast start: waits until every pool holds a connection (see [`Pool::ready`]),
     /// all at once, each bounded by its `connect_timeout`. `from_settings` stays lazy; call
     /// this right after it where the service must not start without its databases.
@@ -170,6 +180,13 @@ mod tests {
             err.to_string(),
             "no pool named `replcia` is declared (declared pools: default, replica)"
         );
+        registry
+            .set_pool_password("replica", &Secret::new("replica-secret"))
+            .unwrap();
+        assert!(matches!(
+            registry.set_pool_password("nope", &Secret::new("x")),
+            Err(PoolError::UnknownPool { .. })
+        ));
         let stats = registry.stats_all();
         assert_eq!(stats.len(), 2);
         let reports = registry.close_all(Duration::from_millis(100)).await;

@@ -112,26 +112,12 @@ async fn terminated_backends_are_replaced() {
 #[tokio::test]
 async fn a_rotated_password_is_used_by_new_connections() {
     let db = TestDatabase::create().await.unwrap();
-    let role = format!("rot_{}", db.name());
+    let (role, mut settings) = crate::credentials::role_for(&db, "first-secret").await;
     let mut admin = db.admin_connection().await.unwrap();
-    sqlx::raw_sql(AssertSqlSafe(format!(
-        "CREATE ROLE {role} LOGIN PASSWORD 'first-secret'; GRANT CONNECT ON DATABASE {db} TO {role}",
-        db = db.name()
-    )))
-    .execute(&mut admin)
-    .await
-    .unwrap();
-    let mut settings = settings_for(&db);
-    settings.username = role.clone();
     settings.password = pool_config::Secret::new("first-secret");
     let pool = build("rotate", &settings);
     let old = pool.acquire().await.unwrap();
-    sqlx::raw_sql(AssertSqlSafe(format!(
-        "ALTER ROLE {role} PASSWORD 'second-secret'"
-    )))
-    .execute(&mut admin)
-    .await
-    .unwrap();
+    crate::credentials::set_role_password(&db, &role, "second-secret").await;
     pool.connector().set_password("second-secret");
     // A new connection (the old one is still checked out) logs in with the new password.
     let mut new = pool.acquire().await.unwrap();

@@ -1,6 +1,8 @@
 //! Pool behaviour against a real PostgreSQL server (through pool-testkit).
 
+mod connect_checks;
 mod controls;
+mod credentials;
 mod hooks;
 mod lifecycle;
 mod listen;

@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
-use pool_config::PgBouncerMode;
 use pool_core::{CloseReason, PgConnector, PoolOptions};
-use pool_testkit::{PgBouncer, PoolMode, TestDatabase};
+use pool_testkit::{PoolMode, TestDatabase};
 use sqlx::AssertSqlSafe;
 
+use crate::connect_checks::bounced;
 use crate::{build, settings_for};
 
 #[tokio::test]
@@ -69,14 +69,10 @@ async fn after_connect_runs_on_every_new_connection() {
 }
 
 #[tokio::test]
-async fn check_writable_retires_connections_to_a_read_only_server() {
+async fn check_writable_retires_connections_to_a_server_that_turned_read_only() {
     let db = TestDatabase::create().await.unwrap();
     let mut admin = db.admin_connection().await.unwrap();
-    let setup = format!(
-        "CREATE TABLE t (v int); GRANT ALL ON t TO PUBLIC; ALTER DATABASE {} SET default_transaction_read_only = on",
-        db.name()
-    );
-    sqlx::raw_sql(AssertSqlSafe(setup))
+    sqlx::raw_sql("CREATE TABLE t (v int); GRANT ALL ON t TO PUBLIC")
         .execute(&mut admin)
         .await
         .unwrap();
@@ -84,9 +80,14 @@ async fn check_writable_retires_connections_to_a_read_only_server() {
     settings.check_writable = true;
     settings.validate_after_idle = Some(Duration::from_millis(100));
     let pool = build("writable", &settings);
+    // The connection passed the check on connect; its session turns read-only afterwards,
+    // as one to a primary demoted to a standby does.
+    let read_only = "SET default_transaction_read_only = on";
+    let mut conn = pool.acquire().await.unwrap();
+    sqlx::raw_sql(read_only).execute(&mut *conn).await.unwrap();
     // A write through the pool fails with 25006 and retires that connection.
-    let err = sqlx::query("INSERT INTO t VALUES (1)")
-        .execute(&pool)
+    let err = conn
+        .run(|c| Box::pin(async move { sqlx::query("INSERT INTO t VALUES (1)").execute(c).await }))
         .await
         .unwrap_err();
     let code = err
@@ -94,22 +95,25 @@ async fn check_writable_retires_connections_to_a_read_only_server() {
         .and_then(|e| e.code())
         .map(|c| c.into_owned());
     assert_eq!(code.as_deref(), Some("25006"), "{err}");
+    drop(conn);
     assert_eq!(pool.stats().closed.get(CloseReason::ReadOnly), 1);
-    // An idle connection to the read-only server fails validation the same way.
-    drop(pool.acquire().await.unwrap());
+    // An idle connection that turned read-only fails validation the same way.
+    let mut conn = pool.acquire().await.unwrap();
+    sqlx::raw_sql(read_only).execute(&mut *conn).await.unwrap();
+    drop(conn);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    drop(pool.acquire().await.unwrap());
+    let mut conn = pool.acquire().await.unwrap();
     assert_eq!(pool.stats().closed.get(CloseReason::ReadOnly), 2);
+    sqlx::query("INSERT INTO t VALUES (2)")
+        .execute(&mut *conn)
+        .await
+        .expect("the connection handed out instead takes writes");
 }
 
 #[tokio::test]
 async fn pgbouncer_transaction_mode_connects_without_startup_options() {
     let db = TestDatabase::create().await.unwrap();
-    let bouncer = PgBouncer::start(&db, PoolMode::Transaction).await.unwrap();
-    let mut settings = settings_for(&db);
-    settings.host = bouncer.host().to_owned();
-    settings.port = bouncer.port().into();
-    settings.pgbouncer = Some(PgBouncerMode::Transaction);
+    let (_bouncer, mut settings) = bounced(&db, PoolMode::Transaction).await;
     settings.statement_timeout = Some(Duration::from_secs(30));
     let pool = build("bouncer", &settings);
     // PgBouncer refuses an `options` startup parameter: connecting proves none was sent.

@@ -176,3 +176,22 @@ async fn a_hanging_host_costs_one_connect_timeout_and_a_wrong_one_nothing() -> T
     blackholed.close(Duration::from_secs(5)).await;
     Ok(())
 }
+
+/// `check_writable` with several hosts and no `target_session_attrs`: a standby listed first
+/// is skipped on connect, as `read-write` skips it, and every connection takes writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_writable_skips_a_standby_listed_first() -> TestResult {
+    let cluster = cluster(1).await?;
+    let (p0, p1) = (cluster.port(0), cluster.port(1));
+    let mut s = settings(&cluster, &[p1, p0], TargetSessionAttrs::Any, "writable");
+    s.check_writable = true;
+    let pool = pool("writable", &s, Duration::from_secs(30));
+    for (server, in_recovery) in servers_of_all(&pool).await? {
+        assert_eq!(server, address(p0), "the standby listed first is skipped");
+        assert!(!in_recovery);
+    }
+    sqlx::query("INSERT INTO writes DEFAULT VALUES")
+        .execute(&pool)
+        .await?;
+    Ok(())
+}
