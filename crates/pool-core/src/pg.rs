@@ -98,8 +98,11 @@ impl PgConnector {
 
     /// A connector for one pool's settings: host, port, database, user, password, TLS,
     /// `application_name`, `statement_timeout` (see [`statement_timeout`]), `pgbouncer`
-    /// (see [`pgbouncer`]) and `check_writable`.
+    /// (see [`pgbouncer`]), the session settings (see [`session_parameters`]), `password_file`
+    /// (re-read when it changes, see [`password_file`]) and `check_writable`.
     ///
+    /// [`session_parameters`]: PgConnector::session_parameters
+    /// [`password_file`]: PgConnector::password_file
     /// [`statement_timeout`]: PgConnector::statement_timeout
     /// [`pgbouncer`]: PgConnector::pgbouncer
     ///
@@ -116,8 +119,11 @@ impl PgConnector {
     pub fn from_settings(settings: &PoolSettings) -> Self {
         let mut connector = PgConnector::new(Self::connect_options_from(settings))
             .statement_timeout(settings.statement_timeout)
-            .pgbouncer(settings.pgbouncer);
-        // wired at merge: session_parameters, password_file
+            .pgbouncer(settings.pgbouncer)
+            .session_parameters(settings.session_parameters());
+        if let Some(path) = &settings.password_file {
+            connector = connector.password_file(path);
+        }
         connector.route = Route::new(
             settings.hosts().unwrap_or_default(),
             settings.target_session_attrs,

@@ -138,11 +138,7 @@ async fn assert_in_effect(conn: &mut sqlx::PgConnection, when: &str) {
         .map(|(name, _, shown)| (*name, *shown))
         .chain([("statement_timeout", "10s")]);
     for (name, shown) in expected {
-        let value: String = sqlx::query_scalar("SELECT current_setting($1)")
-            .bind(name)
-            .fetch_one(&mut *conn)
-            .await
-            .unwrap();
+        let value = current_setting(conn, name).await;
         assert_eq!(value, shown, "{name} {when}");
     }
 }
@@ -269,4 +265,47 @@ async fn a_parameter_the_server_refuses_fails_the_acquire_at_once_naming_it() {
             "reported at once, not after the acquire timeout: {text}"
         );
     }
+}
+
+/// The session keys of the settings (and the free `[session]` map) reach every connection of
+/// a pool built from those settings.
+#[tokio::test]
+async fn session_settings_reach_the_connections_of_a_pool_built_from_settings() {
+    let db = TestDatabase::create().await.unwrap();
+    let mut settings = settings_for(&db);
+    settings.search_path = Some("app, public".to_owned());
+    settings.lock_timeout = Some(Duration::from_millis(1500));
+    settings.idle_in_transaction_session_timeout = Some(Duration::from_secs(45));
+    settings.default_transaction_isolation = Some(pool_config::TransactionIsolation::Serializable);
+    settings.default_transaction_read_only = Some(true);
+    settings.timezone = Some("Asia/Tokyo".to_owned());
+    settings
+        .session
+        .insert("work_mem".to_owned(), "12MB".to_owned());
+    settings.validate(pool_config::Profile::Test).unwrap();
+    let pool = pool_core::Pool::from_settings("session-settings", &settings).unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    for (name, shown) in [
+        ("search_path", "app, public"),
+        ("lock_timeout", "1500ms"),
+        ("idle_in_transaction_session_timeout", "45s"),
+        ("default_transaction_isolation", "serializable"),
+        ("default_transaction_read_only", "on"),
+        ("TimeZone", "Asia/Tokyo"),
+        ("work_mem", "12MB"),
+    ] {
+        let value = current_setting(&mut conn, name).await;
+        assert_eq!(value, shown, "{name}");
+    }
+    drop(conn);
+    pool.close(Duration::from_secs(2)).await;
+}
+
+/// The server's `current_setting(name)` on `conn`.
+async fn current_setting(conn: &mut sqlx::PgConnection, name: &str) -> String {
+    sqlx::query_scalar("SELECT current_setting($1)")
+        .bind(name)
+        .fetch_one(conn)
+        .await
+        .unwrap()
 }

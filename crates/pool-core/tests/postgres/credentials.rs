@@ -254,3 +254,37 @@ async fn set_pool_password_rotates_one_pool_only() {
     let unknown = registry.set_pool_password("nope", &Secret::new("x"));
     assert!(matches!(unknown, Err(PoolError::UnknownPool { .. })));
 }
+
+/// `password_file` in the settings (per pool, or `DB_PASSWORD_FILE`) reaches the connector a
+/// pool is built from: it is read on connect and re-read once it changes.
+#[tokio::test]
+async fn the_settings_password_file_is_read_on_connect_and_re_read_when_it_changes() {
+    let db = TestDatabase::create().await.unwrap();
+    if !db.require_password_auth().await.unwrap() {
+        return;
+    }
+    let (role, mut settings) = role_for(&db, "settings-secret-one").await;
+    let dir = std::env::temp_dir().join(format!("pool-core-settings-{}", db.name()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("password");
+    std::fs::write(&file, "settings-secret-one\n").unwrap();
+    settings.password_file = Some(file.clone());
+    let pool = Pool::from_settings("from-settings", &settings).unwrap();
+    let mut first = pool.acquire().await.unwrap();
+    assert_eq!(current_user(&mut first).await, role);
+
+    set_role_password(&db, &role, "settings-secret-two").await;
+    let staged = dir.join("staged");
+    std::fs::write(&staged, "settings-secret-two\n").unwrap();
+    std::fs::rename(&staged, &file).unwrap();
+    let mut second = acquire_within(&pool, Duration::from_secs(5)).await;
+    assert_eq!(current_user(&mut second).await, role);
+    assert_eq!(
+        current_user(&mut first).await,
+        role,
+        "the first still works"
+    );
+    drop((first, second));
+    pool.close(Duration::from_secs(2)).await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}
