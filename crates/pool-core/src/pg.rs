@@ -14,7 +14,7 @@ use sqlx::{ConnectOptions, Connection, PgConnection, Row};
 use crate::connector::{Connected, ConnectionMeta, Connector, ErrorClass};
 use crate::error::PoolError;
 use crate::options::PoolOptions;
-use crate::pg_credentials::{Credentials, CredentialsError, CredentialsProvider, PasswordFile};
+use crate::pg_credentials::{Credentials, CredentialsProvider, PasswordFile};
 use crate::pg_error::classify;
 use crate::pg_route::Route;
 use crate::pg_session::Session;
@@ -225,7 +225,7 @@ impl PgConnector {
     /// (its modification time, length or inode; one `stat` per connect otherwise), less one
     /// trailing newline: a Kubernetes secret or Vault agent rotation reaches new connections
     /// without a restart. An unreadable or empty file fails the connect with a
-    /// [`CredentialsError`] naming the path, never the contents. Replaces the options'
+    /// [`CredentialsError`](crate::CredentialsError) naming the path, never the contents. Replaces the options'
     /// password and any [`credentials`](PgConnector::credentials) provider.
     pub fn password_file(mut self, path: impl AsRef<Path>) -> Self {
         self.credentials = Credentials::File(Arc::new(PasswordFile::new(path.as_ref())));
@@ -234,7 +234,7 @@ impl PgConnector {
 
     /// Calls `provider` on every connect for the password (a short-lived token, e.g. cloud
     /// IAM database authentication), bounded by the connect timeout. Its error, or no
-    /// answer in time, fails that connect with a [`CredentialsError`], reported at once as a
+    /// answer in time, fails that connect with a [`CredentialsError`](crate::CredentialsError), reported at once as a
     /// refused login. Replaces the options' password and any
     /// [`password_file`](PgConnector::password_file).
     ///
@@ -435,11 +435,6 @@ fn behind_pgbouncer(options: PgConnectOptions, mode: PgBouncerMode) -> PgConnect
         PgBouncerMode::Transaction => options.statement_cache_capacity(0),
         PgBouncerMode::Session => options,
     }
-}
-
-/// Why a connect had no password, as the pool reports it: a refused login.
-pub(crate) fn is_credentials_error(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Configuration(e) if e.is::<CredentialsError>())
 }
 
 impl Connector for PgConnector {

@@ -163,6 +163,11 @@ impl PasswordFile {
     }
 }
 
+/// Why a connect had no password, as the pool reports it: a refused login.
+pub(crate) fn is_credentials_error(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Configuration(e) if e.is::<CredentialsError>())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -28,7 +28,7 @@ pub(crate) fn classify(error: &sqlx::Error) -> ErrorClass {
         // verified, a server refusing TLS under `require`.
         // No password to log in with (an unreadable password file, a failing credentials
         // provider): a refused login, reported at once and tried again at the backoff pace.
-        error if crate::pg::is_credentials_error(error) => ErrorClass::Authentication,
+        error if crate::pg_credentials::is_credentials_error(error) => ErrorClass::Authentication,
         sqlx::Error::Tls(_) | sqlx::Error::Configuration(_) => ErrorClass::Fatal,
         sqlx::Error::Io(_) | sqlx::Error::Protocol(_) => ErrorClass::Broken,
         _ => ErrorClass::Transient,
