@@ -1,16 +1,34 @@
-//! Benchmark 4: real PostgreSQL from pool-testkit. 32 tasks on pools of max 10 run a prepared
-//! `SELECT 1` (acquire, query, release) through servio-pool and through sqlx's `PgPool` with
-//! its defaults and with `test_before_acquire(false)`: queries per second, p50 / p99 / p99.9
-//! latency and client CPU per query. Then the time to open one connection through our
-//! `PgConnector` vs `PgConnection::connect_with`.
+//! Benchmark 4: real PostgreSQL from pool-testkit. Pools of max 10 (servio-pool, sqlx's
+//! `PgPool` with its defaults and with `test_before_acquire(false)`, deadpool-postgres,
+//! bb8-postgres with and without its checkout test, and a minimal FIFO pool over
+//! tokio-postgres) run four workloads: a prepared `SELECT 1` and a 100-row `fetch_all` from
+//! 32 tasks, pgbench's simple-update transaction from 32 tasks, and `pg_sleep(0.002)` from 64
+//! tasks (pool-bound). pgbench's prepared `SELECT 1` from 10 clients is the server's ceiling.
+//! Then the time to open one connection through our `PgConnector` vs
+//! `PgConnection::connect_with`.
 
 use benches::{
-    BenchEnv, Interleaved, LoadConfig, QUERY_MAX_CONNECTIONS, QUERY_TASKS, Results, bench_connect,
-    bench_queries, checkout_select_1, connector_connect, fill, load_slices, measure_connects,
-    multi_thread_runtime, names, publish, raw_connect, record_slices, servio_pg_pool, sqlx_pg_pool,
+    BenchEnv, Interleaved, LoadConfig, MinimalPool, PgBench, PgWorkload, QUERY_MAX_CONNECTIONS,
+    QUERY_TASKS, Results, bb8_operation, bb8_pg, bench_connect, bench_queries, checkout_select_1,
+    connector_connect, deadpool_operation, deadpool_pg, fill, load_slices, measure_connects,
+    minimal_operation, multi_thread_runtime, names, publish, raw_connect, record_slices,
+    servio_pg_pool, sqlx_operation, sqlx_pg_pool, tpg_config,
 };
 use criterion::{Criterion, Throughput};
-use pool_testkit::TestDatabase;
+use pool_testkit::{APP_PASSWORD, APP_USER, SUPERUSER, SUPERUSER_PASSWORD, TestDatabase};
+use sqlx::Connection as _;
+
+/// Tasks of the pool-bound workload.
+const POOL_BOUND_TASKS: usize = 64;
+
+/// Checks `n` connections out of deadpool-postgres at once, so it opens them all.
+async fn futures_join(pool: &deadpool_postgres::Pool, n: usize) -> Vec<deadpool_postgres::Object> {
+    let mut held = Vec::with_capacity(n);
+    for _ in 0..n {
+        held.push(pool.get().await.expect("deadpool-postgres get()"));
+    }
+    held
+}
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let env = BenchEnv::from_env();
@@ -38,24 +56,135 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut results = Results::new();
     let mut group = criterion.benchmark_group(names::POSTGRES_SELECT_1);
     group.throughput(Throughput::Elements(1));
-    let mut runs = Interleaved::new();
-    let config = LoadConfig::new(QUERY_TASKS, &env);
-    let op = move || checkout_select_1(ours.clone());
-    bench_queries(&mut group, &rt, names::OURS, op.clone());
-    runs.add(names::OURS, load_slices(&rt, config, op));
-    let op = move || checkout_select_1(pgpool.clone());
-    bench_queries(&mut group, &rt, names::PGPOOL, op.clone());
-    runs.add(names::PGPOOL, load_slices(&rt, config, op));
-    let op = move || checkout_select_1(pgpool_no_test.clone());
-    bench_queries(&mut group, &rt, names::PGPOOL_NO_TEST, op.clone());
-    runs.add(names::PGPOOL_NO_TEST, load_slices(&rt, config, op));
+    {
+        let ours = ours.clone();
+        bench_queries(&mut group, &rt, names::OURS, move || {
+            checkout_select_1(ours.clone())
+        });
+        let pgpool = pgpool.clone();
+        bench_queries(&mut group, &rt, names::PGPOOL, move || {
+            checkout_select_1(pgpool.clone())
+        });
+        let pgpool = pgpool_no_test.clone();
+        bench_queries(&mut group, &rt, names::PGPOOL_NO_TEST, move || {
+            checkout_select_1(pgpool.clone())
+        });
+    }
     group.finish();
-    // In turns, so a change in the machine's load hits every pool alike.
-    record_slices(
-        &mut results,
-        names::POSTGRES_SELECT_1,
-        runs.run(env.slices()),
-    );
+
+    // The peers over tokio-postgres, and pgbench's tables for the write transaction.
+    let pgbench = PgBench {
+        host: db.host().to_owned(),
+        port: db.port(),
+        database: db.name().to_owned(),
+        user: SUPERUSER.to_owned(),
+        password: SUPERUSER_PASSWORD.to_owned(),
+    };
+    pgbench.init();
+    rt.block_on(async {
+        let mut admin = db.admin_connection().await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "GRANT ALL ON pgbench_accounts, pgbench_history, pgbench_branches, pgbench_tellers TO {APP_USER}"
+        )))
+        .execute(&mut admin)
+        .await?;
+        admin.close().await?;
+        Ok::<_, Box<dyn std::error::Error>>(())
+    })?;
+    let config = tpg_config(db.host(), db.port(), db.name(), APP_USER, APP_PASSWORD);
+    let (deadpool, bb8, bb8_no_test, minimal) = rt.block_on(async {
+        let deadpool = deadpool_pg(config.clone(), max);
+        let bb8 = bb8_pg(config.clone(), QUERY_MAX_CONNECTIONS, true).await;
+        let bb8_no_test = bb8_pg(config.clone(), QUERY_MAX_CONNECTIONS, false).await;
+        let minimal = MinimalPool::open(&config, max).await;
+        // Every pool full before it is timed.
+        let held: Vec<_> = futures_join(&deadpool, max).await;
+        drop(held);
+        for pool in [&bb8, &bb8_no_test] {
+            let mut held = Vec::with_capacity(max);
+            for _ in 0..max {
+                held.push(pool.get().await.expect("bb8-postgres get()"));
+            }
+        }
+        (deadpool, bb8, bb8_no_test, minimal)
+    });
+
+    let workloads = [
+        (names::POSTGRES_SELECT_1, PgWorkload::SelectOne, QUERY_TASKS),
+        (names::POSTGRES_FETCH_ALL, PgWorkload::FetchAll, QUERY_TASKS),
+        (
+            names::POSTGRES_SIMPLE_UPDATE,
+            PgWorkload::SimpleUpdate,
+            QUERY_TASKS,
+        ),
+        (
+            names::POSTGRES_POOL_BOUND,
+            PgWorkload::PoolBound,
+            POOL_BOUND_TASKS,
+        ),
+    ];
+    for (scenario, workload, tasks) in workloads {
+        let config = LoadConfig::new(tasks, &env);
+        let mut runs = Interleaved::new();
+        let pool = ours.clone();
+        runs.add(
+            names::OURS,
+            load_slices(&rt, config, move || sqlx_operation(pool.clone(), workload)),
+        );
+        let pool = minimal.clone();
+        runs.add(
+            names::MINIMAL_PG,
+            load_slices(&rt, config, move || {
+                minimal_operation(pool.clone(), workload)
+            }),
+        );
+        let pool = deadpool.clone();
+        runs.add(
+            names::DEADPOOL_PG,
+            load_slices(&rt, config, move || {
+                deadpool_operation(pool.clone(), workload)
+            }),
+        );
+        let pool = bb8_no_test.clone();
+        runs.add(
+            names::BB8_PG_NO_TEST,
+            load_slices(&rt, config, move || bb8_operation(pool.clone(), workload)),
+        );
+        let pool = bb8.clone();
+        runs.add(
+            names::BB8_PG,
+            load_slices(&rt, config, move || bb8_operation(pool.clone(), workload)),
+        );
+        let pool = pgpool.clone();
+        runs.add(
+            names::PGPOOL,
+            load_slices(&rt, config, move || sqlx_operation(pool.clone(), workload)),
+        );
+        let pool = pgpool_no_test.clone();
+        runs.add(
+            names::PGPOOL_NO_TEST,
+            load_slices(&rt, config, move || sqlx_operation(pool.clone(), workload)),
+        );
+        // In turns, so a change in the machine's load hits every pool alike.
+        record_slices(&mut results, scenario, runs.run(env.slices()));
+    }
+    let seconds = env.duration() * env.slices() as u32;
+    match pgbench.select_1_tps(QUERY_MAX_CONNECTIONS, seconds) {
+        Some(tps) => {
+            results.record(
+                names::POSTGRES_SELECT_1,
+                names::PGBENCH,
+                names::OPS_PER_SEC,
+                tps,
+            );
+            println!(
+                "{:>20} {:<40} {tps:>9.0} tps",
+                names::POSTGRES_SELECT_1,
+                names::PGBENCH
+            );
+        }
+        None => eprintln!("pgbench's ceiling not measured"),
+    }
 
     // A connect takes milliseconds (scram-sha-256 derives its key on the client): fewer
     // samples keep this group to seconds.

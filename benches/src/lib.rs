@@ -9,6 +9,7 @@ mod interleaved;
 mod load;
 mod machine;
 mod memory_manager;
+mod pg_peers;
 mod postgres;
 mod results;
 mod summary;
@@ -24,6 +25,10 @@ pub use interleaved::Interleaved;
 pub use load::{LoadConfig, LoadReport, load_slices, record_slices, run_batch, run_load};
 pub use machine::Machine;
 pub use memory_manager::MemoryManager;
+pub use pg_peers::{
+    Bb8Pg, MinimalPool, PgBench, PgWorkload, bb8_operation, bb8_pg, deadpool_operation,
+    deadpool_pg, minimal_operation, sqlx_operation, tpg_config,
+};
 pub use postgres::{
     QUERY_MAX_CONNECTIONS, QUERY_TASKS, SELECT_1, bench_connect, bench_queries, checkout_select_1,
     connector_connect, measure_connects, raw_connect, select_1, servio_pg_pool, sqlx_pg_pool,

@@ -18,6 +18,13 @@ pub mod names {
     pub const METRICS_OVERHEAD: &str = "metrics_overhead";
     /// Scenario: 32 tasks, prepared `SELECT 1`, real PostgreSQL, max 10.
     pub const POSTGRES_SELECT_1: &str = "postgres_select_1";
+    /// Scenario: 32 tasks, prepared 100-row `generate_series`, every row, max 10.
+    pub const POSTGRES_FETCH_ALL: &str = "postgres_fetch_all";
+    /// Scenario: 32 tasks, pgbench's simple-update transaction, max 10.
+    pub const POSTGRES_SIMPLE_UPDATE: &str = "postgres_simple_update";
+    /// Scenario: 64 tasks, `SELECT pg_sleep(0.002)`, max 10: latency is the wait for a
+    /// connection.
+    pub const POSTGRES_POOL_BOUND: &str = "postgres_pool_bound";
     /// Scenario: open one connection to real PostgreSQL.
     pub const CONNECT: &str = "connect";
 
@@ -35,6 +42,16 @@ pub mod names {
     pub const PGPOOL: &str = "sqlx PgPool (defaults)";
     /// sqlx `PgPool` with `test_before_acquire(false)`.
     pub const PGPOOL_NO_TEST: &str = "sqlx PgPool (test_before_acquire=false)";
+    /// deadpool-postgres, fast recycling, statements cached.
+    pub const DEADPOOL_PG: &str = "deadpool-postgres (fast recycling, prepared)";
+    /// bb8-postgres with its checkout test.
+    pub const BB8_PG: &str = "bb8-postgres (test_on_check_out)";
+    /// bb8-postgres without its checkout test.
+    pub const BB8_PG_NO_TEST: &str = "bb8-postgres (no checkout test)";
+    /// The minimal reference pool over tokio-postgres.
+    pub const MINIMAL_PG: &str = "reference: Semaphore + Mutex<Vec> over tokio-postgres, prepared";
+    /// pgbench, prepared `SELECT 1`, 10 clients: the server's ceiling.
+    pub const PGBENCH: &str = "pgbench -M prepared, 10 clients (server ceiling)";
     /// Our `PgConnector`, opening one connection.
     pub const OURS_CONNECT: &str = "servio-pool PgConnector";
     /// `sqlx::PgConnection::connect_with`.

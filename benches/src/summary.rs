@@ -73,6 +73,20 @@ const CONTENDED_COLUMNS: &[Column] = &[
     col(FAIRNESS, "fewest ops ÷ mean", Unit::Fraction),
 ];
 
+const QUERY_COLUMNS: &[Column] = &[
+    col(OPS_PER_SEC, "queries/s", Unit::PerSecond),
+    col(P50_NS, "p50", Unit::Nanos),
+    col(P99_NS, "p99", Unit::Nanos),
+    col(P999_NS, "p99.9", Unit::Nanos),
+    col(CPU_NS_PER_OP, "client CPU / query", Unit::Nanos),
+];
+
+const QPS_RATIO: (&str, &str, &str) = (
+    OPS_PER_SEC,
+    OURS,
+    "servio-pool qps ÷ this (higher is better)",
+);
+
 const SECTIONS: &[Section] = &[
     Section {
         scenario: UNCONTENDED,
@@ -112,19 +126,34 @@ const SECTIONS: &[Section] = &[
     },
     Section {
         scenario: POSTGRES_SELECT_1,
-        title: "4a. PostgreSQL: 32 tasks on max 10, prepared SELECT 1 (acquire, query, release)",
+        title: "4a. PostgreSQL: 32 tasks on max 10, prepared SELECT 1, fetch_one (acquire, query, release)",
+        columns: QUERY_COLUMNS,
+        ratio: QPS_RATIO,
+    },
+    Section {
+        scenario: POSTGRES_FETCH_ALL,
+        title: "4c. PostgreSQL: 32 tasks on max 10, prepared 100-row generate_series, fetch_all",
+        columns: QUERY_COLUMNS,
+        ratio: QPS_RATIO,
+    },
+    Section {
+        scenario: POSTGRES_SIMPLE_UPDATE,
+        title: "4d. PostgreSQL: 32 tasks on max 10, pgbench's simple-update transaction (BEGIN, UPDATE, SELECT, INSERT, END; scale 1)",
+        columns: QUERY_COLUMNS,
+        ratio: QPS_RATIO,
+    },
+    Section {
+        scenario: POSTGRES_POOL_BOUND,
+        title: "4e. PostgreSQL, pool-bound: 64 tasks on max 10, SELECT pg_sleep(0.002); latency = wait for a connection",
         columns: &[
             col(OPS_PER_SEC, "queries/s", Unit::PerSecond),
-            col(P50_NS, "p50", Unit::Nanos),
-            col(P99_NS, "p99", Unit::Nanos),
-            col(P999_NS, "p99.9", Unit::Nanos),
+            col(P50_NS, "p50 wait", Unit::Nanos),
+            col(P99_NS, "p99 wait", Unit::Nanos),
+            col(P999_NS, "p99.9 wait", Unit::Nanos),
+            col(FAIRNESS, "fewest ops ÷ mean", Unit::Fraction),
             col(CPU_NS_PER_OP, "client CPU / query", Unit::Nanos),
         ],
-        ratio: (
-            OPS_PER_SEC,
-            OURS,
-            "servio-pool qps ÷ this (higher is better)",
-        ),
+        ratio: QPS_RATIO,
     },
     Section {
         scenario: CONNECT,
@@ -196,6 +225,15 @@ const fn per(target: Target, pool: &'static str, metric: &'static str) -> Target
         per: Some((pool, metric)),
         ..target
     }
+}
+
+/// Client CPU per query no more than deadpool-postgres's in `scenario`.
+const fn cpu_vs_deadpool(what: &'static str, scenario: &'static str) -> Target {
+    per(
+        of(at_most(what, scenario, 1.0), OURS, CPU_NS_PER_OP),
+        DEADPOOL_PG,
+        CPU_NS_PER_OP,
+    )
 }
 
 const TARGETS: &[Target] = &[
@@ -308,6 +346,105 @@ const TARGETS: &[Target] = &[
         ),
         PGPOOL_NO_TEST,
         P999_NS,
+    ),
+    per(
+        of(
+            at_least(
+                "fetch_one: servio-pool qps ÷ deadpool-postgres",
+                POSTGRES_SELECT_1,
+                1.10,
+            ),
+            OURS,
+            OPS_PER_SEC,
+        ),
+        DEADPOOL_PG,
+        OPS_PER_SEC,
+    ),
+    per(
+        of(
+            at_least(
+                "fetch_one: servio-pool qps ÷ minimal tokio-postgres pool",
+                POSTGRES_SELECT_1,
+                1.00,
+            ),
+            OURS,
+            OPS_PER_SEC,
+        ),
+        MINIMAL_PG,
+        OPS_PER_SEC,
+    ),
+    per(
+        of(
+            at_most(
+                "fetch_one: servio-pool p99.9 ÷ minimal tokio-postgres pool",
+                POSTGRES_SELECT_1,
+                1.00,
+            ),
+            OURS,
+            P999_NS,
+        ),
+        MINIMAL_PG,
+        P999_NS,
+    ),
+    per(
+        of(
+            at_most("fetch_one: servio-pool p99 ÷ p50", POSTGRES_SELECT_1, 2.5),
+            OURS,
+            P99_NS,
+        ),
+        OURS,
+        P50_NS,
+    ),
+    per(
+        of(
+            at_least(
+                "fetch_one: servio-pool qps ÷ pgbench's ceiling",
+                POSTGRES_SELECT_1,
+                0.85,
+            ),
+            OURS,
+            OPS_PER_SEC,
+        ),
+        PGBENCH,
+        OPS_PER_SEC,
+    ),
+    per(
+        of(
+            at_most(
+                "pool-bound: servio-pool p99 wait ÷ minimal tokio-postgres pool",
+                POSTGRES_POOL_BOUND,
+                1.2,
+            ),
+            OURS,
+            P99_NS,
+        ),
+        MINIMAL_PG,
+        P99_NS,
+    ),
+    of(
+        at_least(
+            "pool-bound: servio-pool fewest ops of a task ÷ mean",
+            POSTGRES_POOL_BOUND,
+            0.9,
+        ),
+        OURS,
+        FAIRNESS,
+    ),
+    cpu_vs_deadpool(
+        "fetch_one: servio-pool client CPU/query ÷ deadpool-postgres",
+        POSTGRES_SELECT_1,
+    ),
+    cpu_vs_deadpool(
+        "fetch_all: servio-pool client CPU/query ÷ deadpool-postgres",
+        POSTGRES_FETCH_ALL,
+    ),
+    cpu_vs_deadpool(
+        "simple-update: servio-pool client CPU/query ÷ deadpool-postgres",
+        POSTGRES_SIMPLE_UPDATE,
+    ),
+    cpu_vs_deadpool(
+        "pool-bound: servio-pool client CPU/query ÷ deadpool-postgres",
+        POSTGRES_POOL_BOUND,
     ),
     per(
         of(

@@ -1,6 +1,8 @@
 //! `cargo xtask bench`: run the criterion benchmarks of `benches/` (servio-pool against
-//! deadpool, bb8 and sqlx's `PgPool`), print the summary table. The `postgres` benchmark
-//! starts its own PostgreSQL with the backend chosen here (pool-testkit removes it at exit).
+//! deadpool, bb8 and sqlx's `PgPool`; on PostgreSQL also deadpool-postgres, bb8-postgres, a
+//! minimal pool over tokio-postgres and pgbench's ceiling), print the summary with its
+//! target table. The `postgres` benchmark starts its own PostgreSQL with the backend chosen
+//! here (pool-testkit removes it at exit) and needs `pgbench` beside the server binaries.
 
 use anyhow::Context as _;
 

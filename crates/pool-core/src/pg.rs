@@ -383,9 +383,10 @@ impl PgConnector {
             .clone()
             .application_name(application_name);
         if self.route.is_trivial() {
-            return options.connect().await;
+            return login(async move { options.connect().await }).await;
         }
-        Ok(self.route.connect(&options).await?.0)
+        let route = self.route.clone();
+        Ok(login(async move { route.connect(&options).await }).await?.0)
     }
 
     /// Replaces the options new connections use; open connections are kept. With several
@@ -437,6 +438,17 @@ fn behind_pgbouncer(options: PgConnectOptions, mode: PgBouncerMode) -> PgConnect
     }
 }
 
+/// Runs a login off the runtime's workers: its SCRAM key derivation (4096 rounds of
+/// HMAC-SHA-256, milliseconds of CPU in one poll) would otherwise stall every task queued on
+/// the worker, and a pool whose connections retire together runs several at once.
+async fn login<T: Send + 'static>(
+    login: impl Future<Output = Result<T, sqlx::Error>> + Send + 'static,
+) -> Result<T, sqlx::Error> {
+    crate::inner::off_worker::off_workers(login)
+        .await
+        .unwrap_or_else(|error| Err(sqlx::Error::Io(error)))
+}
+
 impl Connector for PgConnector {
     type Connection = PgConnection;
     type Error = sqlx::Error;
@@ -444,9 +456,14 @@ impl Connector for PgConnector {
     async fn connect(&self) -> Result<Connected<PgConnection>, sqlx::Error> {
         let options = self.login_options().await?;
         let (mut conn, server, fallback) = if self.route.is_trivial() {
-            (options.connect().await?, None, false)
+            (
+                login(async move { options.connect().await }).await?,
+                None,
+                false,
+            )
         } else {
-            self.route.connect(&options).await?
+            let route = self.route.clone();
+            login(async move { route.connect(&options).await }).await?
         };
         self.session.apply(&mut conn).await?;
         if let Some(hook) = &self.after_connect {

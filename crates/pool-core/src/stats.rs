@@ -13,7 +13,7 @@ pub enum CloseReason {
     Idle,
     /// Older than `max_lifetime` (with jitter).
     Lifetime,
-    /// Checked out `max_uses` times.
+    /// Checked out `max_uses` times (with jitter).
     MaxUses,
     /// The connection failed (I/O error, server gone, terminated backend).
     Broken,

@@ -93,6 +93,7 @@ impl<C: Connector> Inner<C> {
                     created_at: now,
                     expires_at: lifetime.map(|lifetime| now_ms.saturating_add(ms(lifetime))),
                     use_count: 0,
+                    max_uses: self.options.max_uses.map(jittered_uses),
                     last_used: now_ms,
                     last_checked: now_ms,
                     cancel: None,
@@ -275,4 +276,11 @@ async fn connect_task<C: Connector>(reservation: Reservation<C>) {
             return;
         }
     }
+}
+
+/// `max_uses` minus a uniformly random part of its tenth (each connection retires after 90 to
+/// 100 % of `max_uses` checkouts), so connections opened together, and busy alike, do not all
+/// reach it on the same round and reconnect at once. Below 10 the limit is exact.
+fn jittered_uses(max_uses: u64) -> u64 {
+    max_uses - fastrand::u64(0..=max_uses / 10)
 }

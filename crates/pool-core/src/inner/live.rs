@@ -22,6 +22,8 @@ pub(crate) struct LiveState<T> {
     /// `max_lifetime` minus this connection's jitter, in coarse ms.
     pub(crate) expires_at: Option<u64>,
     pub(crate) use_count: u64,
+    /// Checkouts after which it is retired: `max_uses` minus this connection's jitter.
+    pub(crate) max_uses: Option<u64>,
     /// When it was opened or last released, in coarse ms (idle reaping counts from here).
     pub(crate) last_used: u64,
     /// When the pool last saw it work (opened, validated, pinged), in coarse ms.
@@ -48,6 +50,7 @@ impl<T> LiveState<T> {
             created_at: Instant::now(),
             expires_at: None,
             use_count: 0,
+            max_uses: None,
             last_used: 0,
             last_checked: 0,
             cancel: None,

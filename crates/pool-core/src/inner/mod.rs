@@ -15,6 +15,7 @@ mod guards;
 pub(crate) mod live;
 mod lock;
 mod maintenance;
+pub(crate) mod off_worker;
 mod release;
 mod slab;
 mod state;

@@ -80,11 +80,7 @@ impl<C: Connector> Inner<C> {
     fn retire_reason(&self, live: &Live<C::Connection>, now_ms: u64) -> Option<CloseReason> {
         if !self.connector.is_reusable(&live.conn) {
             Some(CloseReason::Broken)
-        } else if self
-            .options
-            .max_uses
-            .is_some_and(|max| live.use_count >= max)
-        {
+        } else if live.max_uses.is_some_and(|max| live.use_count >= max) {
             Some(CloseReason::MaxUses)
         } else if live.expires_at.is_some_and(|at| now_ms >= at) {
             Some(CloseReason::Lifetime)

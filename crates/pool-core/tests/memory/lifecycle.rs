@@ -239,3 +239,48 @@ fn maintenance_is_not_running_once_its_runtime_shut_down() {
         "the task went with its runtime while the pool lives on"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn connections_opened_together_reach_max_uses_on_different_rounds() {
+    // Ten connections opened together and used round-robin would all reach `max_uses` on the
+    // same round, and the pool would open ten replacements at once (ten logins' CPU in a
+    // burst). Each connection retires after 90–100 % of `max_uses` instead.
+    const MAX: usize = 10;
+    const MAX_USES: u64 = 200;
+    let (pool, _) = pool(quiet(MAX as u32).max_uses(MAX_USES));
+    // Every connection is used once a round, so a retirement's round is its use count; a
+    // replacement cannot reach 90 % of `max_uses` within these rounds.
+    let mut retired_on_round: Vec<usize> = Vec::new();
+    for round in 1..=MAX_USES as usize + 1 {
+        let mut held = Vec::with_capacity(MAX);
+        for _ in 0..MAX {
+            held.push(pool.acquire().await.unwrap());
+        }
+        let before = pool.stats().closed.get(CloseReason::MaxUses);
+        drop(held);
+        settle().await;
+        let retired = pool.stats().closed.get(CloseReason::MaxUses) - before;
+        retired_on_round.extend(std::iter::repeat_n(round, retired as usize));
+    }
+    assert!(
+        retired_on_round.len() >= MAX,
+        "every first connection retired for max_uses: {retired_on_round:?}"
+    );
+    let first: Vec<usize> = retired_on_round[..MAX].to_vec();
+    let most_in_one_round = first
+        .iter()
+        .map(|r| first.iter().filter(|x| *x == r).count())
+        .max()
+        .unwrap();
+    assert!(
+        most_in_one_round <= MAX / 2,
+        "at most half of the connections retire on the same round; rounds: {first:?}"
+    );
+    assert!(
+        first
+            .iter()
+            .all(|r| (MAX_USES as usize * 9 / 10..=MAX_USES as usize).contains(r)),
+        "each retires after 90–100 % of max_uses ({MAX_USES}); rounds: {first:?}"
+    );
+    assert_consistent(&pool.stats());
+}

@@ -138,3 +138,81 @@ async fn a_rotated_password_is_used_by_new_connections() {
     .ok();
     let _ = admin.close().await;
 }
+
+/// CPU time (ns) the calling thread has run, from the scheduler's statistics.
+fn thread_cpu_ns() -> u64 {
+    schedstat_run_ns("/proc/thread-self/schedstat")
+}
+
+/// CPU time (ns) every live thread of this process has run.
+fn process_cpu_ns() -> u64 {
+    std::fs::read_dir("/proc/self/task")
+        .expect("/proc/self/task")
+        .filter_map(Result::ok)
+        .map(|task| schedstat_run_ns(task.path().join("schedstat")))
+        .sum()
+}
+
+fn schedstat_run_ns(path: impl AsRef<std::path::Path>) -> u64 {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+// The test's thread is the runtime's only worker (current-thread runtime).
+#[tokio::test]
+async fn logins_run_off_the_workers_and_replacements_serve_waiters_in_order() {
+    const WAITERS: usize = 16;
+    let db = TestDatabase::create().await.unwrap();
+    // A SCRAM login is what costs the CPU; under trust authentication there is none.
+    if !db.require_password_auth().await.unwrap() {
+        return;
+    }
+    let mut settings = settings_for(&db);
+    settings.max_connections = 2;
+    // Every release retires its connection: each waiter is served by a fresh login.
+    settings.max_uses = Some(1);
+    let pool = build("logins", &settings);
+    let served = Arc::new(std::sync::Mutex::new(Vec::with_capacity(WAITERS)));
+    let (worker_before, process_before) = (thread_cpu_ns(), process_cpu_ns());
+    let tasks: Vec<_> = (0..WAITERS)
+        .map(|i| {
+            let pool = pool.clone();
+            let served = Arc::clone(&served);
+            tokio::spawn(async move {
+                let mut conn = pool.acquire().await.expect("acquire");
+                served.lock().unwrap().push(i);
+                sqlx::query_scalar::<_, i32>("SELECT 1")
+                    .fetch_one(&mut *conn)
+                    .await
+                    .expect("SELECT 1");
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let worker = thread_cpu_ns() - worker_before;
+    let process = process_cpu_ns() - process_before;
+    let served = served.lock().unwrap().clone();
+    assert_eq!(
+        served,
+        (0..WAITERS).collect::<Vec<_>>(),
+        "each replacement goes to the oldest waiter"
+    );
+    assert!(
+        pool.stats().closed.get(CloseReason::MaxUses) >= WAITERS as u64 - 2,
+        "every release retired its connection: {:?}",
+        pool.stats().closed
+    );
+    // The logins' key derivation runs on blocking threads: the worker keeps under half of
+    // the client's CPU, free to run other tasks meanwhile.
+    assert!(
+        worker * 2 < process,
+        "the worker ran {} µs of the client's {} µs of CPU over {WAITERS} logins: the logins \
+         ran on the worker",
+        worker / 1000,
+        process / 1000
+    );
+}
