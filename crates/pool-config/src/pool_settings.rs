@@ -113,7 +113,9 @@ define_settings! {
         /// Default: 10 s: callers get an error rather than hanging when the pool is exhausted.
         acquire_timeout: Duration as Wait = Duration::from_secs(10),
             Pool, "PoolOptions::acquire_timeout";
-        /// A connection is closed on release after this many checkouts; `None` never.
+        /// A connection is closed on release after a random 90–100 % of this many checkouts
+        /// (exactly this many below 10), so connections opened together do not reconnect
+        /// together; `None` never.
         /// Default: 7500, which bounds server-side memory growth of long-lived backends.
         max_uses: Option<u64> as OptionalCount = Some(7500),
             Pool, "PoolOptions::max_uses";
