@@ -109,8 +109,10 @@ async fn unresolvable() -> TestResult {
         "an acquire took {longest:?}, past its deadline"
     );
     let max = f.settings.max_connections as usize;
+    // Each connect slot holds at most two blocking threads: the login (run off the workers)
+    // and its name lookup. Lookups left behind by timed-out connects would grow past that.
     assert!(
-        peak <= before + max,
+        peak <= before + 2 * max,
         "the runtime grew from {before} to {peak} threads for {max} connect slots: lookups \
          pile up"
     );
