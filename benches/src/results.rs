@@ -49,7 +49,8 @@ pub mod names {
     /// bb8-postgres without its checkout test.
     pub const BB8_PG_NO_TEST: &str = "bb8-postgres (no checkout test)";
     /// The minimal reference pool over tokio-postgres.
-    pub const MINIMAL_PG: &str = "reference: Semaphore + Mutex<Vec> over tokio-postgres, prepared";
+    pub const MINIMAL_PG: &str =
+        "reference: Semaphore + `Mutex<Vec>` over tokio-postgres, prepared";
     /// pgbench, prepared `SELECT 1`, 10 clients: the server's ceiling.
     pub const PGBENCH: &str = "pgbench -M prepared, 10 clients (server ceiling)";
     /// Our `PgConnector`, opening one connection.
