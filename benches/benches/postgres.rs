@@ -1,25 +1,141 @@
-//! Benchmark 4: real PostgreSQL from pool-testkit. Pools of max 10 (servio-pool, sqlx's
-//! `PgPool` with its defaults and with `test_before_acquire(false)`, deadpool-postgres,
-//! bb8-postgres with and without its checkout test, and a minimal FIFO pool over
-//! tokio-postgres) run four workloads: a prepared `SELECT 1` and a 100-row `fetch_all` from
-//! 32 tasks, pgbench's simple-update transaction from 32 tasks, and `pg_sleep(0.002)` from 64
-//! tasks (pool-bound). pgbench's prepared `SELECT 1` from 10 clients is the server's ceiling.
-//! Then the time to open one connection through our `PgConnector` vs
-//! `PgConnection::connect_with`.
+//! Benchmark 4: real PostgreSQL from pool-testkit. Pools of max 10 (servio-pool with its
+//! defaults and with `max_uses` off as in every peer, sqlx's `PgPool` with its defaults and
+//! with `test_before_acquire(false)`, deadpool-postgres, bb8-postgres with and without its
+//! checkout test, and the minimal FIFO reference pool over tokio-postgres and over sqlx) run
+//! four workloads: a prepared `SELECT 1` and a 100-row `fetch_all` from 32 tasks, pgbench's
+//! simple-update transaction from 32 tasks, and `pg_sleep(0.002)` from 64 tasks (pool-bound).
+//! The `SELECT 1` load is run again at one offered rate every fair pool sustains, for latency
+//! at equal load. pgbench's prepared `SELECT 1` from 10 clients is the server's ceiling. Then
+//! the time to open one connection through our `PgConnector` vs `PgConnection::connect_with`.
 
 use benches::{
-    BenchEnv, Interleaved, LoadConfig, MinimalPool, PgBench, PgWorkload, QUERY_MAX_CONNECTIONS,
-    QUERY_TASKS, Results, bb8_operation, bb8_pg, bench_connect, bench_queries, checkout_select_1,
-    connector_connect, deadpool_operation, deadpool_pg, fill, load_slices, measure_connects,
-    minimal_operation, multi_thread_runtime, names, publish, raw_connect, record_slices,
-    servio_pg_pool, sqlx_operation, sqlx_pg_pool, tpg_config,
+    Bb8Pg, BenchEnv, Checkout, Interleaved, LoadConfig, LoadReport, MinimalPool, PgBench,
+    PgWorkload, QUERY_MAX_CONNECTIONS, QUERY_TASKS, Results, SqlxReferencePool, bb8_operation,
+    bb8_pg, bench_connect, bench_queries, checkout_select_1, connector_connect, deadpool_operation,
+    deadpool_pg, fill, load_slices, measure_connects, minimal_operation, multi_thread_runtime,
+    names, publish, raw_connect, record_slices, servio_pg_pool, servio_pg_pool_no_max_uses,
+    sqlx_operation, sqlx_pg_pool, tpg_config,
 };
 use criterion::{Criterion, Throughput};
+use pool_core::{PgConnector, Pool};
 use pool_testkit::{APP_PASSWORD, APP_USER, SUPERUSER, SUPERUSER_PASSWORD, TestDatabase};
 use sqlx::Connection as _;
+use sqlx::PgPool;
+use tokio::runtime::Runtime;
 
 /// Tasks of the pool-bound workload.
 const POOL_BOUND_TASKS: usize = 64;
+/// The paced `SELECT 1` offers this share of the slowest compared pool's closed-loop rate.
+const PACED_SHARE: f64 = 0.7;
+
+/// Every pool of the PostgreSQL workloads.
+struct PgPeers<'a> {
+    ours: &'a Pool<PgConnector>,
+    ours_no_max_uses: &'a Pool<PgConnector>,
+    sqlx_reference: &'a SqlxReferencePool,
+    minimal: &'a MinimalPool,
+    deadpool: &'a deadpool_postgres::Pool,
+    bb8: &'a Bb8Pg,
+    bb8_no_test: &'a Bb8Pg,
+    pgpool: &'a PgPool,
+    pgpool_no_test: &'a PgPool,
+}
+
+impl<'a> PgPeers<'a> {
+    /// Every pool, in the order of the tables.
+    const ALL: &'static [&'static str] = &[
+        names::OURS,
+        names::OURS_NO_MAX_USES,
+        names::MINIMAL_SQLX,
+        names::MINIMAL_PG,
+        names::DEADPOOL_PG,
+        names::BB8_PG_NO_TEST,
+        names::BB8_PG,
+        names::PGPOOL,
+        names::PGPOOL_NO_TEST,
+    ];
+    /// The fair pools compared at one rate (bb8's unfair hand-off and `PgPool`'s pings are
+    /// not what the paced run asks about).
+    const PACED: &'static [&'static str] = &[
+        names::OURS,
+        names::OURS_NO_MAX_USES,
+        names::MINIMAL_SQLX,
+        names::MINIMAL_PG,
+        names::DEADPOOL_PG,
+    ];
+
+    /// `pools`' runs of `workload` under `config`, to be taken in turns.
+    fn runs(
+        &self,
+        rt: &'a Runtime,
+        config: LoadConfig,
+        workload: PgWorkload,
+        pools: &[&str],
+    ) -> Interleaved<'a, LoadReport> {
+        let mut runs = Interleaved::new();
+        for &name in pools {
+            match name {
+                names::OURS => runs.add(name, sqlx_load(rt, config, workload, self.ours)),
+                names::OURS_NO_MAX_USES => {
+                    runs.add(name, sqlx_load(rt, config, workload, self.ours_no_max_uses))
+                }
+                names::MINIMAL_SQLX => {
+                    runs.add(name, sqlx_load(rt, config, workload, self.sqlx_reference))
+                }
+                names::PGPOOL => runs.add(name, sqlx_load(rt, config, workload, self.pgpool)),
+                names::PGPOOL_NO_TEST => {
+                    runs.add(name, sqlx_load(rt, config, workload, self.pgpool_no_test))
+                }
+                names::MINIMAL_PG => {
+                    let pool = self.minimal.clone();
+                    runs.add(
+                        name,
+                        load_slices(rt, config, move || {
+                            minimal_operation(pool.clone(), workload)
+                        }),
+                    );
+                }
+                names::DEADPOOL_PG => {
+                    let pool = self.deadpool.clone();
+                    runs.add(
+                        name,
+                        load_slices(rt, config, move || {
+                            deadpool_operation(pool.clone(), workload)
+                        }),
+                    );
+                }
+                names::BB8_PG | names::BB8_PG_NO_TEST => {
+                    let pool = if name == names::BB8_PG {
+                        self.bb8.clone()
+                    } else {
+                        self.bb8_no_test.clone()
+                    };
+                    runs.add(
+                        name,
+                        load_slices(rt, config, move || bb8_operation(pool.clone(), workload)),
+                    );
+                }
+                other => unreachable!("no pool named {other}"),
+            }
+        }
+        runs
+    }
+}
+
+/// A load of `workload` through a pool of sqlx connections.
+fn sqlx_load<'a, P>(
+    rt: &'a Runtime,
+    config: LoadConfig,
+    workload: PgWorkload,
+    pool: &P,
+) -> impl FnMut() -> LoadReport + 'a
+where
+    P: Checkout,
+    for<'c> P::Conn<'c>: std::ops::DerefMut<Target = sqlx::PgConnection>,
+{
+    let pool = pool.clone();
+    load_slices(rt, config, move || sqlx_operation(pool.clone(), workload))
+}
 
 /// Checks `n` connections out of deadpool-postgres at once, so it opens them all.
 async fn futures_join(pool: &deadpool_postgres::Pool, n: usize) -> Vec<deadpool_postgres::Object> {
@@ -43,11 +159,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     let ours = rt.block_on(async { servio_pg_pool(options.clone()) })?;
+    let ours_no_max_uses = rt.block_on(async { servio_pg_pool_no_max_uses(options.clone()) })?;
+    let max = QUERY_MAX_CONNECTIONS as usize;
+    let sqlx_reference = rt.block_on(SqlxReferencePool::open(&options, max))?;
     let pgpool = rt.block_on(sqlx_pg_pool(options.clone(), true))?;
     let pgpool_no_test = rt.block_on(sqlx_pg_pool(options.clone(), false))?;
-    let max = QUERY_MAX_CONNECTIONS as usize;
     rt.block_on(async {
         fill(&ours, max).await;
+        fill(&ours_no_max_uses, max).await;
         fill(&pgpool, max).await;
         fill(&pgpool_no_test, max).await;
     });
@@ -123,50 +242,45 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             POOL_BOUND_TASKS,
         ),
     ];
+    let peers = PgPeers {
+        ours: &ours,
+        ours_no_max_uses: &ours_no_max_uses,
+        sqlx_reference: &sqlx_reference,
+        minimal: &minimal,
+        deadpool: &deadpool,
+        bb8: &bb8,
+        bb8_no_test: &bb8_no_test,
+        pgpool: &pgpool,
+        pgpool_no_test: &pgpool_no_test,
+    };
     for (scenario, workload, tasks) in workloads {
         let config = LoadConfig::new(tasks, &env);
-        let mut runs = Interleaved::new();
-        let pool = ours.clone();
-        runs.add(
-            names::OURS,
-            load_slices(&rt, config, move || sqlx_operation(pool.clone(), workload)),
-        );
-        let pool = minimal.clone();
-        runs.add(
-            names::MINIMAL_PG,
-            load_slices(&rt, config, move || {
-                minimal_operation(pool.clone(), workload)
-            }),
-        );
-        let pool = deadpool.clone();
-        runs.add(
-            names::DEADPOOL_PG,
-            load_slices(&rt, config, move || {
-                deadpool_operation(pool.clone(), workload)
-            }),
-        );
-        let pool = bb8_no_test.clone();
-        runs.add(
-            names::BB8_PG_NO_TEST,
-            load_slices(&rt, config, move || bb8_operation(pool.clone(), workload)),
-        );
-        let pool = bb8.clone();
-        runs.add(
-            names::BB8_PG,
-            load_slices(&rt, config, move || bb8_operation(pool.clone(), workload)),
-        );
-        let pool = pgpool.clone();
-        runs.add(
-            names::PGPOOL,
-            load_slices(&rt, config, move || sqlx_operation(pool.clone(), workload)),
-        );
-        let pool = pgpool_no_test.clone();
-        runs.add(
-            names::PGPOOL_NO_TEST,
-            load_slices(&rt, config, move || sqlx_operation(pool.clone(), workload)),
-        );
         // In turns, so a change in the machine's load hits every pool alike.
+        let runs = peers.runs(&rt, config, workload, PgPeers::ALL);
         record_slices(&mut results, scenario, runs.run(env.slices()));
+    }
+
+    // Latency at one load every pool sustains: closed loops measure each pool at its own
+    // maximum, where the fastest also queues most in the server and the scheduler.
+    let slowest = PgPeers::PACED
+        .iter()
+        .filter_map(|pool| results.get(names::POSTGRES_SELECT_1, pool, names::OPS_PER_SEC))
+        .reduce(f64::min);
+    if let Some(slowest) = slowest {
+        let rate = (slowest * PACED_SHARE).round();
+        results.record(
+            names::POSTGRES_SELECT_1_PACED,
+            names::OFFERED_RATE,
+            names::OPS_PER_SEC,
+            rate,
+        );
+        let config = LoadConfig::new(QUERY_TASKS, &env).paced(rate);
+        let runs = peers.runs(&rt, config, PgWorkload::SelectOne, PgPeers::PACED);
+        record_slices(
+            &mut results,
+            names::POSTGRES_SELECT_1_PACED,
+            runs.run(env.slices()),
+        );
     }
     let seconds = env.duration() * env.slices() as u32;
     match pgbench.select_1_tps(QUERY_MAX_CONNECTIONS, seconds) {

@@ -11,6 +11,7 @@ mod machine;
 mod memory_manager;
 mod pg_peers;
 mod postgres;
+mod reference_pool;
 mod results;
 mod summary;
 
@@ -26,12 +27,14 @@ pub use load::{LoadConfig, LoadReport, load_slices, record_slices, run_batch, ru
 pub use machine::Machine;
 pub use memory_manager::MemoryManager;
 pub use pg_peers::{
-    Bb8Pg, MinimalPool, PgBench, PgWorkload, bb8_operation, bb8_pg, deadpool_operation,
+    Bb8Pg, MinimalPool, PgBench, PgWorkload, Prepared, bb8_operation, bb8_pg, deadpool_operation,
     deadpool_pg, minimal_operation, sqlx_operation, tpg_config,
 };
 pub use postgres::{
     QUERY_MAX_CONNECTIONS, QUERY_TASKS, SELECT_1, bench_connect, bench_queries, checkout_select_1,
-    connector_connect, measure_connects, raw_connect, select_1, servio_pg_pool, sqlx_pg_pool,
+    connector_connect, measure_connects, raw_connect, select_1, servio_pg_pool,
+    servio_pg_pool_no_max_uses, sqlx_pg_pool,
 };
+pub use reference_pool::{ReferenceConn, ReferencePool, SqlxReferencePool};
 pub use results::{Measurement, Results, names};
 pub use summary::{publish, render};

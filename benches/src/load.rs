@@ -3,10 +3,11 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::runtime::Runtime;
+use tokio::sync::Semaphore;
 
 use crate::bench_env::BenchEnv;
 use crate::cpu_time::CpuTime;
@@ -22,6 +23,9 @@ pub struct LoadConfig {
     pub warmup: Duration,
     /// Time during which operations are recorded.
     pub duration: Duration,
+    /// Operations per second offered to all tasks together; `None`: each task starts the next
+    /// as the last one ends.
+    pub rate: Option<f64>,
 }
 
 impl LoadConfig {
@@ -31,6 +35,75 @@ impl LoadConfig {
             tasks,
             warmup: env.warmup(),
             duration: env.duration(),
+            rate: None,
+        }
+    }
+
+    /// The same load offered at a fixed `rate` (operations per second, all tasks together):
+    /// latency at a load every pool compared sustains, instead of at each one's own maximum.
+    pub fn paced(self, rate: f64) -> LoadConfig {
+        LoadConfig {
+            rate: Some(rate),
+            ..self
+        }
+    }
+}
+
+/// The starts of a paced load: a thread of its own releases `rate` starts per second, in
+/// batches every [`Pacer::TICK`], through a FIFO semaphore the tasks take one start from
+/// before each operation. Tokio's timers fire on millisecond ticks, so per-task sleeps would
+/// start the operations in bursts of a millisecond's worth; this spreads them finer, and the
+/// tasks still start in the order they asked.
+#[derive(Debug)]
+struct Pacer {
+    starts: Arc<Semaphore>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Pacer {
+    /// How often the thread releases the starts that have come due.
+    const TICK: Duration = Duration::from_micros(100);
+
+    fn start(rate: f64) -> Pacer {
+        let starts = Arc::new(Semaphore::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (starts, stop) = (Arc::clone(&starts), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let begin = Instant::now();
+                let mut released = 0_u64;
+                // Ordering: a stop flag polled every tick; a stale read costs one more tick.
+                while !stop.load(Ordering::Relaxed) {
+                    let due = (begin.elapsed().as_secs_f64() * rate) as u64;
+                    if due > released {
+                        starts.add_permits(usize::try_from(due - released).unwrap_or(usize::MAX));
+                        released = due;
+                    }
+                    std::thread::sleep(Self::TICK);
+                }
+            })
+        };
+        Pacer {
+            starts,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Waits for the next start.
+    async fn wait(starts: &Semaphore) {
+        if let Ok(start) = starts.acquire().await {
+            start.forget();
+        }
+    }
+}
+
+impl Drop for Pacer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
 }
@@ -122,6 +195,9 @@ const STOP: u8 = 2;
 /// Runs `op` from `config.tasks` tasks spawned on the current runtime until the warm-up and
 /// recording windows have passed, then waits for every task to finish its operation.
 ///
+/// With [`LoadConfig::rate`] each task waits for a start (see `Pacer`) before it calls `op`;
+/// that wait is not part of the sample.
+///
 /// `op` returns the instant its measured phase ended; the sample is the time from just before
 /// `op` was called to that instant (for example: until the connection was acquired, or until
 /// the query returned). An operation counts when the recording window was open as it started.
@@ -136,13 +212,20 @@ where
 {
     let op = Arc::new(op);
     let phase = Arc::new(AtomicU8::new(WARMUP));
+    // Dropped after every task has ended: a task waiting for a start gets one, sees the
+    // stop and ends.
+    let pacer = config.rate.filter(|rate| *rate > 0.0).map(Pacer::start);
     let tasks: Vec<_> = (0..config.tasks)
         .map(|_| {
             let op = Arc::clone(&op);
             let phase = Arc::clone(&phase);
+            let starts = pacer.as_ref().map(|p| Arc::clone(&p.starts));
             tokio::spawn(async move {
                 let mut samples = Vec::with_capacity(1 << 14);
                 loop {
+                    if let Some(starts) = &starts {
+                        Pacer::wait(starts).await;
+                    }
                     // Ordering: a flag read once per operation; a stale value only shifts one
                     // operation across the window's edge.
                     let now_phase = phase.load(Ordering::Relaxed);
@@ -263,6 +346,7 @@ mod tests {
             tasks: 4,
             warmup: Duration::from_millis(5),
             duration: Duration::from_millis(50),
+            rate: None,
         };
         let report = run_load(config, || async {
             tokio::task::yield_now().await;
@@ -273,6 +357,31 @@ mod tests {
         assert!(report.ops_per_task.iter().all(|ops| *ops > 0));
         assert_eq!(report.latency.len() as u64, report.total_ops());
         assert!(report.fairness > 0.0 && report.fairness <= 1.0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_paced_load_offers_its_rate_whatever_the_operation_could_do() {
+        // 4 tasks offered 400 starts a second for 0.5 s: about 200 operations, though each
+        // takes a yield and could run thousands of times a second.
+        let config = LoadConfig {
+            tasks: 4,
+            warmup: Duration::from_millis(50),
+            duration: Duration::from_millis(500),
+            rate: None,
+        }
+        .paced(400.0);
+        let report = run_load(config, || async {
+            tokio::task::yield_now().await;
+            Instant::now()
+        })
+        .await;
+        let (total, expected) = (report.total_ops(), 400.0 * report.elapsed.as_secs_f64());
+        assert!(
+            (total as f64) <= expected * 1.2 + 4.0 && (total as f64) >= expected * 0.5,
+            "{total} operations recorded in {:?}",
+            report.elapsed
+        );
+        assert!(report.ops_per_task.iter().all(|ops| *ops > 0));
     }
 
     #[test]

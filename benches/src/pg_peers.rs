@@ -5,15 +5,14 @@
 use std::ops::DerefMut;
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sqlx::PgConnection;
-use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, NoTls, Statement};
 
 use crate::checkout::Checkout;
+use crate::reference_pool::ReferencePool;
 
 /// What each operation of a load does (acquire, the queries, release).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,9 +95,9 @@ where
     Instant::now()
 }
 
-/// The statements of every workload, prepared once on a connection.
+/// The statements of every workload, prepared once on a connection of the [`MinimalPool`].
 #[derive(Debug)]
-pub(crate) struct Prepared {
+pub struct Prepared {
     select_1: Statement,
     fetch_all: Statement,
     update: Statement,
@@ -226,13 +225,7 @@ pub async fn bb8_operation(pool: Bb8Pg, workload: PgWorkload) -> Instant {
 pub async fn minimal_operation(pool: MinimalPool, workload: PgWorkload) -> Instant {
     let conn = pool.get().await;
     let acquired = Instant::now();
-    let end = tpg_operation(
-        &conn.conn().0,
-        Statements::Held(&conn.conn().1),
-        workload,
-        acquired,
-    )
-    .await;
+    let end = tpg_operation(&conn.0, Statements::Held(&conn.1), workload, acquired).await;
     drop(conn);
     released(workload, end)
 }
@@ -304,42 +297,8 @@ pub async fn bb8_pg(config: tokio_postgres::Config, max: u32, test_on_check_out:
     )
 }
 
-/// A minimal FIFO pool: a tokio `Semaphore` (fair) over a `Mutex<Vec<_>>` of connections opened
-/// up front, each with its statements prepared. What a pool cannot do faster.
-#[derive(Clone, Debug)]
-pub struct MinimalPool(Arc<MinimalInner>);
-
-#[derive(Debug)]
-struct MinimalInner {
-    permits: Semaphore,
-    idle: Mutex<Vec<(Client, Prepared)>>,
-}
-
-/// A connection of the [`MinimalPool`], returned on drop.
-#[derive(Debug)]
-pub(crate) struct MinimalConn<'a> {
-    pool: &'a MinimalInner,
-    conn: Option<(Client, Prepared)>,
-    _permit: SemaphorePermit<'a>,
-}
-
-impl MinimalConn<'_> {
-    fn conn(&self) -> &(Client, Prepared) {
-        self.conn.as_ref().expect("held until drop")
-    }
-}
-
-impl Drop for MinimalConn<'_> {
-    fn drop(&mut self) {
-        if let Some(conn) = self.conn.take() {
-            self.pool
-                .idle
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(conn);
-        }
-    }
-}
+/// The reference pool over tokio-postgres, each connection with its statements prepared.
+pub type MinimalPool = ReferencePool<(Client, Prepared)>;
 
 impl MinimalPool {
     /// Opens `max` connections with `config`, preparing the workloads' statements on each.
@@ -354,20 +313,7 @@ impl MinimalPool {
             let prepared = check("prepare", Prepared::on(&client).await);
             idle.push((client, prepared));
         }
-        MinimalPool(Arc::new(MinimalInner {
-            permits: Semaphore::new(max),
-            idle: Mutex::new(idle),
-        }))
-    }
-
-    async fn get(&self) -> MinimalConn<'_> {
-        let permit = check("semaphore", self.0.permits.acquire().await);
-        let conn = self.0.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        MinimalConn {
-            pool: &self.0,
-            conn: Some(conn.expect("a permit means an idle connection")),
-            _permit: permit,
-        }
+        ReferencePool::of(idle)
     }
 }
 

@@ -68,8 +68,24 @@ impl Checkout for PgPool {
 pub fn servio_pg_pool(
     options: PgConnectOptions,
 ) -> Result<Pool<PgConnector>, pool_core::PoolError> {
-    PoolOptions::new()
-        .max_connections(QUERY_MAX_CONNECTIONS)
+    bench_options().build(PgConnector::new(options))
+}
+
+fn bench_options() -> PoolOptions {
+    PoolOptions::new().max_connections(QUERY_MAX_CONNECTIONS)
+}
+
+/// [`servio_pg_pool`] without `max_uses`: connections are never replaced for their use count,
+/// as in every peer.
+///
+/// # Errors
+///
+/// If the options are rejected.
+pub fn servio_pg_pool_no_max_uses(
+    options: PgConnectOptions,
+) -> Result<Pool<PgConnector>, pool_core::PoolError> {
+    bench_options()
+        .max_uses(None)
         .build(PgConnector::new(options))
 }
 

@@ -25,11 +25,16 @@ pub mod names {
     /// Scenario: 64 tasks, `SELECT pg_sleep(0.002)`, max 10: latency is the wait for a
     /// connection.
     pub const POSTGRES_POOL_BOUND: &str = "postgres_pool_bound";
+    /// Scenario: as [`POSTGRES_SELECT_1`], offered at one fixed rate that every pool compared
+    /// sustains (a share of the slowest one's maximum).
+    pub const POSTGRES_SELECT_1_PACED: &str = "postgres_select_1_paced";
     /// Scenario: open one connection to real PostgreSQL.
     pub const CONNECT: &str = "connect";
 
     /// Our pool.
     pub const OURS: &str = "servio-pool";
+    /// Our pool without `max_uses`: like the peers, it never replaces a connection that works.
+    pub const OURS_NO_MAX_USES: &str = "servio-pool (max_uses off, as the peers)";
     /// Our pool with a pool-metrics observer installed.
     pub const OURS_WITH_METRICS: &str = "servio-pool + pool-metrics";
     /// deadpool 0.13 (managed).
@@ -51,6 +56,10 @@ pub mod names {
     /// The minimal reference pool over tokio-postgres.
     pub const MINIMAL_PG: &str =
         "reference: Semaphore + `Mutex<Vec>` over tokio-postgres, prepared";
+    /// The same minimal reference pool over sqlx connections: our driver, no pool logic.
+    pub const MINIMAL_SQLX: &str = "reference: Semaphore + `Mutex<Vec>` over sqlx, prepared";
+    /// The rate offered to every pool in [`POSTGRES_SELECT_1_PACED`].
+    pub const OFFERED_RATE: &str = "offered load, every pool";
     /// pgbench, prepared `SELECT 1`, 10 clients: the server's ceiling.
     pub const PGBENCH: &str = "pgbench -M prepared, 10 clients (server ceiling)";
     /// Our `PgConnector`, opening one connection.

@@ -131,6 +131,12 @@ const SECTIONS: &[Section] = &[
         ratio: QPS_RATIO,
     },
     Section {
+        scenario: POSTGRES_SELECT_1_PACED,
+        title: "4a′. PostgreSQL, paced: the 4a workload offered at one rate (70 % of the slowest compared pool's 4a maximum), each task starting on its own schedule",
+        columns: QUERY_COLUMNS,
+        ratio: (P999_NS, OURS, "servio-pool p99.9 ÷ this (lower is better)"),
+    },
+    Section {
         scenario: POSTGRES_FETCH_ALL,
         title: "4c. PostgreSQL: 32 tasks on max 10, prepared 100-row generate_series, fetch_all",
         columns: QUERY_COLUMNS,
@@ -457,6 +463,103 @@ const TARGETS: &[Target] = &[
     ),
 ];
 
+/// Same-run ratios that locate the PostgreSQL differences: the pool's own share (servio-pool
+/// against the same minimal pool over sqlx), the driver's (the minimal pool over sqlx against
+/// the one over tokio-postgres), and what `max_uses` costs. Only `what` and the ratio are
+/// shown: these are [`Target`]s without a goal.
+const CONTROLS: &[Target] = &[
+    control(
+        "fetch_one: servio-pool qps ÷ servio-pool with max_uses off",
+        POSTGRES_SELECT_1,
+        (OURS, OPS_PER_SEC),
+        (OURS_NO_MAX_USES, OPS_PER_SEC),
+    ),
+    control(
+        "fetch_one: servio-pool (max_uses off) qps ÷ reference over sqlx",
+        POSTGRES_SELECT_1,
+        (OURS_NO_MAX_USES, OPS_PER_SEC),
+        (MINIMAL_SQLX, OPS_PER_SEC),
+    ),
+    control(
+        "paced fetch_one: servio-pool (max_uses off) p99 ÷ reference over sqlx",
+        POSTGRES_SELECT_1_PACED,
+        (OURS_NO_MAX_USES, P99_NS),
+        (MINIMAL_SQLX, P99_NS),
+    ),
+    control(
+        "paced fetch_one: servio-pool (max_uses off) p99.9 ÷ reference over sqlx",
+        POSTGRES_SELECT_1_PACED,
+        (OURS_NO_MAX_USES, P999_NS),
+        (MINIMAL_SQLX, P999_NS),
+    ),
+    control(
+        "paced fetch_one: servio-pool p99.9 ÷ servio-pool with max_uses off",
+        POSTGRES_SELECT_1_PACED,
+        (OURS, P999_NS),
+        (OURS_NO_MAX_USES, P999_NS),
+    ),
+    control(
+        "paced fetch_one: reference over sqlx p99 ÷ reference over tokio-postgres (the driver)",
+        POSTGRES_SELECT_1_PACED,
+        (MINIMAL_SQLX, P99_NS),
+        (MINIMAL_PG, P99_NS),
+    ),
+    control(
+        "paced fetch_one: reference over sqlx p99.9 ÷ reference over tokio-postgres (the driver)",
+        POSTGRES_SELECT_1_PACED,
+        (MINIMAL_SQLX, P999_NS),
+        (MINIMAL_PG, P999_NS),
+    ),
+    control(
+        "fetch_one: servio-pool (max_uses off) client CPU/query ÷ reference over sqlx",
+        POSTGRES_SELECT_1,
+        (OURS_NO_MAX_USES, CPU_NS_PER_OP),
+        (MINIMAL_SQLX, CPU_NS_PER_OP),
+    ),
+    control(
+        "fetch_all: servio-pool (max_uses off) client CPU/query ÷ reference over sqlx",
+        POSTGRES_FETCH_ALL,
+        (OURS_NO_MAX_USES, CPU_NS_PER_OP),
+        (MINIMAL_SQLX, CPU_NS_PER_OP),
+    ),
+    control(
+        "simple-update: servio-pool (max_uses off) client CPU/query ÷ reference over sqlx",
+        POSTGRES_SIMPLE_UPDATE,
+        (OURS_NO_MAX_USES, CPU_NS_PER_OP),
+        (MINIMAL_SQLX, CPU_NS_PER_OP),
+    ),
+    control(
+        "pool-bound: servio-pool (max_uses off) client CPU/query ÷ reference over sqlx",
+        POSTGRES_POOL_BOUND,
+        (OURS_NO_MAX_USES, CPU_NS_PER_OP),
+        (MINIMAL_SQLX, CPU_NS_PER_OP),
+    ),
+    control(
+        "fetch_all: reference over sqlx client CPU/query ÷ reference over tokio-postgres (the driver)",
+        POSTGRES_FETCH_ALL,
+        (MINIMAL_SQLX, CPU_NS_PER_OP),
+        (MINIMAL_PG, CPU_NS_PER_OP),
+    ),
+];
+
+/// A same-run ratio, `of`'s value ÷ `per`'s, with no goal (see [`CONTROLS`]).
+const fn control(
+    what: &'static str,
+    scenario: &'static str,
+    of: (&'static str, &'static str),
+    per: (&'static str, &'static str),
+) -> Target {
+    Target {
+        what,
+        scenario,
+        pool: of.0,
+        metric: of.1,
+        per: Some(per),
+        at_most: true,
+        bound: f64::INFINITY,
+    }
+}
+
 /// Renders `results` as markdown: machine, targets, then one table per scenario that has
 /// results. `quick` marks a smoke run whose numbers are not meant to be read.
 pub fn render(results: &Results, machine: &Machine, quick: bool) -> String {
@@ -484,6 +587,18 @@ pub fn render(results: &Results, machine: &Machine, quick: bool) -> String {
             None => ("not measured".to_owned(), "–"),
         };
         let _ = writeln!(out, "| {} | {measured} | {goal} | {met} |", t.what);
+    }
+
+    if CONTROLS.iter().any(|c| c.measured(results).is_some()) {
+        out.push_str(
+            "\n## Where the differences come from (same run)\n\n| ratio | measured |\n|---|---|\n",
+        );
+        for c in CONTROLS {
+            let measured = c
+                .measured(results)
+                .map_or_else(|| "not measured".to_owned(), |v| format!("{v:.2}"));
+            let _ = writeln!(out, "| {} | {measured} |", c.what);
+        }
     }
 
     for section in SECTIONS {
@@ -577,9 +692,42 @@ mod tests {
             md.contains("| connect: PgConnector median ÷ raw sqlx | not measured | ≤ 1.10 | – |"),
             "{md}"
         );
-        // Scenarios without results get no table.
+        // Scenarios without results get no table, and no controls without their results.
         assert!(!md.contains("## 4a."), "{md}");
+        assert!(!md.contains("## Where the differences come from"), "{md}");
         assert!(!md.contains("Quick smoke run"), "{md}");
+    }
+
+    #[test]
+    fn controls_show_same_run_ratios_without_a_goal() {
+        let mut r = Results::new();
+        r.record(POSTGRES_SELECT_1_PACED, OURS, P999_NS, 450_000.0);
+        r.record(
+            POSTGRES_SELECT_1_PACED,
+            OURS_NO_MAX_USES,
+            P999_NS,
+            900_000.0,
+        );
+        r.record(POSTGRES_SELECT_1_PACED, MINIMAL_SQLX, P999_NS, 1_000_000.0);
+        let md = render(&r, &machine(), false);
+        assert!(
+            md.contains(
+                "| paced fetch_one: servio-pool (max_uses off) p99.9 ÷ reference over sqlx | 0.90 |"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "| paced fetch_one: servio-pool (max_uses off) p99 ÷ reference over sqlx | not measured |"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "| servio-pool (max_uses off, as the peers) | – | – | – | 900.0 µs | – | 0.50 × |"
+            ),
+            "{md}"
+        );
     }
 
     #[test]
