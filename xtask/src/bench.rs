@@ -1,7 +1,7 @@
 //! `cargo xtask bench`: run the criterion benchmarks of `benches/` (servio-pool against
-//! deadpool, bb8 and sqlx's `PgPool`; on PostgreSQL also deadpool-postgres, bb8-postgres, a
-//! minimal pool over tokio-postgres and pgbench's ceiling), print the summary with its
-//! target table. The `postgres` benchmark starts its own PostgreSQL with the backend chosen
+//! deadpool, bb8 and sqlx's `PgPool`; on PostgreSQL also deadpool-postgres, bb8-postgres,
+//! minimal reference pools over tokio-postgres and over sqlx, and pgbench's ceiling), print the
+//! summary with its target table (in the target directory, or in `SERVIO_BENCH_DIR`). The `postgres` benchmark starts its own PostgreSQL with the backend chosen
 //! here (pool-testkit removes it at exit) and needs `pgbench` beside the server binaries.
 
 use anyhow::Context as _;
@@ -48,6 +48,12 @@ impl Args {
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     let target = target_dir();
+    // `SERVIO_BENCH_DIR` keeps a run's results apart from those in the target directory.
+    let out = match std::env::var_os(benches_env::DIR) {
+        Some(dir) => std::path::absolute(&dir)
+            .with_context(|| format!("{} is not a usable path", benches_env::DIR))?,
+        None => target.clone(),
+    };
     let selected: Vec<&str> = if args.benches.is_empty() {
         BENCHES.to_vec()
     } else {
@@ -57,7 +63,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         warn_if_busy();
     }
 
-    let results = target.join("bench-results");
+    let results = out.join("bench-results");
     if args.benches.is_empty() && results.exists() {
         // A full run replaces every result, so none of an older run can slip into the table.
         std::fs::remove_dir_all(&results)
@@ -83,7 +89,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
     }
     command
         .args(&args.criterion_args)
-        .env(benches_env::DIR, &target);
+        .env(benches_env::DIR, &out);
     if selected.contains(&NEEDS_POSTGRES) {
         let backend = match args.backend {
             Some(backend) => backend,
@@ -112,7 +118,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
         command,
     )?;
 
-    let summary = target.join("bench-summary.md");
+    let summary = out.join("bench-summary.md");
     let text = std::fs::read_to_string(&summary)
         .with_context(|| format!("the benchmarks wrote no summary at {}", summary.display()))?;
     println!("\n{text}");

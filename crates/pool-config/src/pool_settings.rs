@@ -191,7 +191,8 @@ define_settings! {
         /// Default: false: only transactions begun through the driver are cleaned up.
         reset_on_release: bool as Flag = false,
             Pool, "PoolOptions::reset_on_release";
-        /// Check that the server accepts writes on connect (not a read-only replica).
+        /// Check that the server accepts writes on connect (not a read-only replica); not
+        /// with a `target_session_attrs` that asks for a read-only server.
         /// Default: false.
         check_writable: bool as Flag = false,
             Connection, "PoolOptions::check_writable and PgConnector (checked on connect)";

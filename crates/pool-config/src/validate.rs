@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::setting::show_duration;
 use crate::settings::NamedPool;
-use crate::{ConfigError, ConfigErrors, PgBouncerMode, Profile, Secret, Source};
+use crate::{ConfigError, ConfigErrors, PgBouncerMode, Profile, Secret, Source, TargetSessionAttrs};
 
 /// Connect and acquire timeouts below this cannot be met by a real network (HikariCP's floor).
 pub(crate) const MIN_WAIT: Duration = Duration::from_millis(250);
@@ -64,6 +64,27 @@ pub(crate) fn check_pool(profile: Profile, pool: &NamedPool, errors: &mut Config
                  allowed) or raise max_lifetime",
                 show_duration(lifetime),
                 source("max_lifetime")
+            ),
+        ));
+    }
+    // check_writable refuses every read-only server on connect: asking for one contradicts it.
+    if s.check_writable
+        && matches!(
+            s.target_session_attrs,
+            TargetSessionAttrs::Standby
+                | TargetSessionAttrs::ReadOnly
+                | TargetSessionAttrs::PreferStandby
+        )
+    {
+        errors.push(invalid(
+            "check_writable",
+            format!(
+                "false when target_session_attrs = \"{}\" (from {}): that asks for a \
+                 read-only server (or prefers one), and check_writable refuses every \
+                 read-only server on connect; for a pool that writes, set \
+                 target_session_attrs = \"read-write\" or \"primary\"",
+                s.target_session_attrs,
+                source("target_session_attrs")
             ),
         ));
     }

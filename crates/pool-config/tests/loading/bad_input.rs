@@ -346,6 +346,29 @@ fn pgbouncer_transaction_mode_refuses_statement_timeout_as_a_startup_option() {
 }
 
 #[test]
+fn check_writable_with_a_read_only_target_is_refused_naming_both_sources() {
+    for attrs in ["standby", "read-only", "prefer-standby"] {
+        let fixture = Fixture::with(&[("default.toml", "check_writable = true")]);
+        let path = fixture.path().join("default.toml");
+        let errors = fixture.errors(&[("SERVIO_POOL_TARGET_SESSION_ATTRS", attrs)]);
+        assert_one_error(
+            &errors,
+            &[
+                &format!("`check_writable` = true from {}", path.display()),
+                &format!("target_session_attrs = \"{attrs}\" (from environment variable"),
+                "\"read-write\" or \"primary\"",
+            ],
+        );
+        assert_eq!(errors.len(), 1, "{errors:#?}");
+    }
+    // Targets a writable server can meet pass.
+    for attrs in ["any", "read-write", "primary"] {
+        let fixture = Fixture::with(&[("default.toml", "check_writable = true")]);
+        fixture.load(&[("SERVIO_POOL_TARGET_SESSION_ATTRS", attrs)]);
+    }
+}
+
+#[test]
 fn a_missing_explicit_config_dir_is_an_error() {
     let errors = errors_of(
         Loader::new()
