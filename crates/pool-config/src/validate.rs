@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use crate::setting::show_duration;
 use crate::settings::NamedPool;
-use crate::{ConfigError, ConfigErrors, PgBouncerMode, Profile, Secret, Source, TargetSessionAttrs};
+use crate::{
+    ConfigError, ConfigErrors, PgBouncerMode, Profile, Secret, Source, TargetSessionAttrs,
+};
 
 /// Connect and acquire timeouts below this cannot be met by a real network (HikariCP's floor).
 pub(crate) const MIN_WAIT: Duration = Duration::from_millis(250);
