@@ -8,7 +8,7 @@ use pool_core::CloseReason;
 use pool_testkit::TestDatabase;
 use sqlx::{AssertSqlSafe, Connection};
 
-use crate::{backends, backends_until, build, settings_for};
+use crate::{SLACK, backends, backends_until, build, settings_for};
 
 #[tokio::test]
 async fn server_connections_never_exceed_max() {
@@ -215,4 +215,83 @@ async fn logins_run_off_the_workers_and_replacements_serve_waiters_in_order() {
         worker / 1000,
         process / 1000
     );
+}
+
+/// A query dropped after it was sent leaves its reply on the wire. The connection it was on
+/// is drained in the background (within `cleanup_timeout`, by default `connect_timeout`) and
+/// then serves the waiters oldest first: the same server session, not a new login, and none
+/// of them reads the dropped query's reply as its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_released_with_an_unread_reply_is_drained_and_serves_the_oldest_waiter() {
+    const WAITERS: usize = 3;
+    let db = TestDatabase::create().await.unwrap();
+    let mut settings = settings_for(&db);
+    settings.max_connections = 1;
+    let pool = build("unread", &settings);
+    let mut conn = pool.acquire().await.expect("acquire");
+    let session: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut *conn)
+        .await
+        .expect("pg_backend_pid");
+    // Sent, then dropped 50 ms into the 300 ms before its reply.
+    let dropped = tokio::time::timeout(
+        Duration::from_millis(50),
+        sqlx::query_scalar::<_, i32>("SELECT 7 FROM pg_sleep(0.3)").fetch_one(&mut *conn),
+    )
+    .await;
+    assert!(dropped.is_err(), "the query ended before it was dropped");
+
+    let served = Arc::new(std::sync::Mutex::new(Vec::with_capacity(WAITERS)));
+    let mut waiters = Vec::with_capacity(WAITERS);
+    for i in 0..WAITERS {
+        let (waiter_pool, served) = (pool.clone(), Arc::clone(&served));
+        waiters.push(tokio::spawn(async move {
+            let mut conn = waiter_pool
+                .acquire()
+                .await
+                .expect("acquire after the drain");
+            let waited = std::time::Instant::now();
+            served.lock().unwrap().push(i);
+            let (pid, echoed): (i32, i32) = sqlx::query_as("SELECT pg_backend_pid(), $1::int4")
+                .bind(i as i32 + 100)
+                .fetch_one(&mut *conn)
+                .await
+                .expect("a query on the drained connection");
+            (pid, echoed, waited)
+        }));
+        // Queued one after the other, so the order they are served in is the FIFO's.
+        assert!(
+            crate::eventually(SLACK, || pool.stats().waiting as usize == i + 1).await,
+            "waiter {i} is queued"
+        );
+    }
+    let released = std::time::Instant::now();
+    drop(conn);
+
+    for (i, waiter) in waiters.into_iter().enumerate() {
+        let (pid, echoed, served_at) = waiter.await.unwrap();
+        assert_eq!(
+            pid, session,
+            "waiter {i} got the same session, drained, not a new one"
+        );
+        assert_eq!(echoed, i as i32 + 100, "waiter {i} read its own reply");
+        if i == 0 {
+            let took = served_at - released;
+            assert!(
+                took <= settings.connect_timeout + SLACK,
+                "the first waiter was served {took:?} after the release: the drain is bounded \
+                 by cleanup_timeout ({:?})",
+                settings.connect_timeout
+            );
+        }
+    }
+    assert_eq!(*served.lock().unwrap(), (0..WAITERS).collect::<Vec<_>>());
+    let stats = pool.stats();
+    assert_eq!(
+        stats.closed.total(),
+        0,
+        "nothing closed: {:?}",
+        stats.closed
+    );
+    assert_eq!(stats.total, 1, "one connection throughout");
 }
