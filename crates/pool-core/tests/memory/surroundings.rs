@@ -470,49 +470,55 @@ impl tracing::Subscriber for Counting {
 #[test]
 fn storms_of_refusals_and_failed_connects_log_a_few_lines_with_counts() {
     let lines = Arc::new(LineCounts::default());
-    let (refusals, attempts) =
-        tracing::subscriber::with_default(Counting(Arc::clone(&lines)), || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_time()
-                .start_paused(true)
-                .build()
-                .expect("a runtime")
-                .block_on(async {
-                    let (pool, _) = pool(
-                        quiet(4)
-                            .max_waiters(1)
-                            .acquire_timeout(Duration::from_secs(2))
-                            .connect_backoff(Duration::from_millis(1), Duration::from_millis(2)),
-                    );
-                    let held: Vec<_> =
-                        futures_util::future::join_all((0..4).map(|_| pool.acquire()))
-                            .await
-                            .into_iter()
-                            .map(|c| c.expect("a connection"))
-                            .collect();
-                    let cx = &mut Context::from_waker(Waker::noop());
-                    let mut waiter = Box::pin(pool.acquire());
-                    assert!(waiter.as_mut().poll(cx).is_pending(), "one caller waits");
-                    let mut refusals = 0;
-                    for _ in 0..10_000 {
-                        if let Err(PoolError::TooManyWaiters { .. }) = pool.acquire().await {
-                            refusals += 1;
-                        }
+    let counting = tracing::Dispatch::new(Counting(Arc::clone(&lines)));
+    // tracing caches each log line's interest process-wide, and while at most one subscriber
+    // exists it asks only the thread that reaches the line first: a parallel test's thread,
+    // which has none, would cache "never" and hide the lines counted here. A second live
+    // subscriber makes it ask every subscriber, and the rebuild corrects what a parallel test
+    // cached before this one began.
+    let _every_subscriber_is_asked = tracing::Dispatch::new(Counting(Arc::default()));
+    tracing::callsite::rebuild_interest_cache();
+    let (refusals, attempts) = tracing::dispatcher::with_default(&counting, || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .expect("a runtime")
+            .block_on(async {
+                let (pool, _) = pool(
+                    quiet(4)
+                        .max_waiters(1)
+                        .acquire_timeout(Duration::from_secs(2))
+                        .connect_backoff(Duration::from_millis(1), Duration::from_millis(2)),
+                );
+                let held: Vec<_> = futures_util::future::join_all((0..4).map(|_| pool.acquire()))
+                    .await
+                    .into_iter()
+                    .map(|c| c.expect("a connection"))
+                    .collect();
+                let cx = &mut Context::from_waker(Waker::noop());
+                let mut waiter = Box::pin(pool.acquire());
+                assert!(waiter.as_mut().poll(cx).is_pending(), "one caller waits");
+                let mut refusals = 0;
+                for _ in 0..10_000 {
+                    if let Err(PoolError::TooManyWaiters { .. }) = pool.acquire().await {
+                        refusals += 1;
                     }
-                    drop(waiter);
-                    drop(held);
-                    // Every connect fails, for two seconds of retries.
-                    let _ = pool.close(Duration::from_millis(1)).await;
-                    let (pool, connector) = crate::pool(
-                        quiet(4)
-                            .acquire_timeout(Duration::from_secs(2))
-                            .connect_backoff(Duration::from_millis(1), Duration::from_millis(2)),
-                    );
-                    connector.set_connect(Behavior::Fail);
-                    let _ = futures_util::future::join_all((0..4).map(|_| pool.acquire())).await;
-                    (refusals, connector.attempts())
-                })
-        });
+                }
+                drop(waiter);
+                drop(held);
+                // Every connect fails, for two seconds of retries.
+                let _ = pool.close(Duration::from_millis(1)).await;
+                let (pool, connector) = crate::pool(
+                    quiet(4)
+                        .acquire_timeout(Duration::from_secs(2))
+                        .connect_backoff(Duration::from_millis(1), Duration::from_millis(2)),
+                );
+                connector.set_connect(Behavior::Fail);
+                let _ = futures_util::future::join_all((0..4).map(|_| pool.acquire())).await;
+                (refusals, connector.attempts())
+            })
+    });
     assert_eq!(refusals, 10_000);
     assert!(attempts >= 1000, "the connector was tried {attempts} times");
     let refused_lines = lines.of("acquire refused");
