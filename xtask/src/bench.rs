@@ -1,8 +1,9 @@
 //! `cargo xtask bench`: run the criterion benchmarks of `benches/` (servio-pool against
 //! deadpool, bb8 and sqlx's `PgPool`; on PostgreSQL also deadpool-postgres, bb8-postgres,
 //! minimal reference pools over tokio-postgres and over sqlx, and pgbench's ceiling), print the
-//! summary with its target table (in the target directory, or in `SERVIO_BENCH_DIR`). The `postgres` benchmark starts its own PostgreSQL with the backend chosen
-//! here (pool-testkit removes it at exit) and needs `pgbench` beside the server binaries.
+//! summary with its target table (in the target directory, or in `SERVIO_BENCH_DIR`). The
+//! `postgres` benchmark starts its own PostgreSQL with the backend chosen here (pool-testkit
+//! removes it at exit) and needs `pgbench` beside the server binaries.
 
 use anyhow::Context as _;
 
